@@ -1,0 +1,14 @@
+"""supplychain: defense supply-chain risk analytics on survey data, in DuckDB.
+
+>>> import supplychain as sc
+>>> con = sc.connect()                      # in memory; sc.connect("supplychain.duckdb") for a file
+>>> res = sc.ingest(con, "data/sample")     # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from . import datasets, exceptions  # noqa: E402
+from .db import connect  # noqa: E402
+from .survey.load import IngestResult, ingest  # noqa: E402
+
+__all__ = ["connect", "ingest", "IngestResult", "datasets", "exceptions", "__version__"]

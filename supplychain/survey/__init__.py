@@ -1,0 +1,1 @@
+"""Survey returns: schema, reading, validation, normalisation, entity resolution and loading."""

@@ -1,0 +1,146 @@
+"""Normalisation of names, codes and corporate numbers.
+
+Survey returns spell the same thing many ways: full-width and half-width characters, 株式会社
+before or after the name, ``(株)``, ``㈱``, ``Co., Ltd.``, stray spaces. These functions turn a
+reported value into the key it is matched on. The value as reported is always kept beside it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+
+__all__ = [
+    "nfkc",
+    "normalize_company_name",
+    "normalize_part_name",
+    "corporate_number_check_digit",
+    "is_valid_corporate_number",
+    "valid_corporate_numbers",
+    "clean_corporate_number",
+]
+
+_SPACES = re.compile(r"\s+")
+
+# Company-form words, after NFKC (㈱ becomes (株)) and case folding. Longest first, so that
+# "kabushiki kaisha" is removed before "kk" could split it.
+_JA_FORMS = [
+    "株式会社", "有限会社", "合同会社", "合資会社", "合名会社", "一般社団法人", "一般財団法人",
+    "公益社団法人", "公益財団法人", "独立行政法人", "国立研究開発法人",
+    "(株)", "(有)", "(同)", "(資)", "(名)", "(社)", "(財)", "(独)",
+]
+_EN_FORMS = [
+    "kabushiki kaisha", "kabushikikaisha", "company limited", "co., ltd.", "co.,ltd.", "co. ltd.",
+    "co., ltd", "co.,ltd", "co ltd", "corporation", "incorporated", "limited", "gmbh & co. kg",
+    "gmbh", "s.a.s.", "s.a.", "s.p.a.", "b.v.", "n.v.", "a.g.", "plc", "llc", "l.l.c.", "inc.",
+    "inc", "corp.", "corp", "ltd.", "ltd", "k.k.", "kk", "co.", "ag", "sa", "bv", "nv", "oy", "ab",
+]
+# English forms are removed only at the end of the name ("AB Industries" keeps its "AB"),
+# repeatedly ("Foo Co., Ltd. Japan K.K." is not a real pattern, but "Foo Corp. Ltd." is).
+_EN_FORM_RE = re.compile(
+    r"[\s,]*(?:^|(?<=[\s,]))(?:" + "|".join(re.escape(f) for f in sorted(_EN_FORMS, key=len, reverse=True)) + r")$"
+)
+_PUNCT = re.compile(r"[\s\.,'’\"・･\-‐‑–—_/()（）\[\]「」『』&＆]+")
+
+
+def nfkc(text: str) -> str:
+    """NFKC-normalise and collapse whitespace: full-width ``ＡＢＣ　１２３`` → ``ABC 123``."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def normalize_company_name(name: str) -> str:
+    """The matching key of a company name.
+
+    NFKC, case folding, Japanese company forms (株式会社, (株), ㈱, 有限会社, ...) removed wherever
+    they stand, English forms (Co., Ltd., K.K., Inc., ...) removed at the end, punctuation and
+    spaces removed. The katakana long-vowel mark ``ー`` is part of the name and kept.
+
+    Examples
+    --------
+    >>> normalize_company_name("株式会社 山田精機")
+    '山田精機'
+    >>> normalize_company_name("山田精機㈱") == normalize_company_name("(株)山田精機")
+    True
+    >>> normalize_company_name("Yamada Seiki Co., Ltd.") == normalize_company_name("YAMADA SEIKI K.K.")
+    True
+    """
+    text = nfkc(name).casefold()
+    for form in _JA_FORMS:
+        text = text.replace(form, " ")
+    text = text.replace("kabushiki kaisha", " ").replace("kabushikikaisha", " ").strip(" ,")
+    while True:
+        stripped = _EN_FORM_RE.sub("", text).strip(" ,")
+        if stripped == text or not stripped:
+            break
+        text = stripped
+    return _PUNCT.sub("", text)
+
+
+def normalize_part_name(name: str) -> str:
+    """The key of a part: NFKC, case folding, single spaces.
+
+    >>> normalize_part_name("Ｒａｒｅ‐earth  Magnet")
+    'rare-earth magnet'
+    """
+    return nfkc(name).casefold().replace("‐", "-")
+
+
+_WEIGHTS = np.array([1, 2] * 6, dtype=np.int64)  # Q_n for n = 1..12 counted from the right
+
+
+def corporate_number_check_digit(base12: str) -> int:
+    """Check digit of a corporate number from its 12-digit base (National Tax Agency rule).
+
+    check = 9 − (Σ Pₙ·Qₙ mod 9), with Pₙ the n-th digit counted from the right and Qₙ = 1 for
+    odd n, 2 for even n.
+
+    >>> corporate_number_check_digit("123456789012")
+    7
+    >>> corporate_number_check_digit("180001008846")
+    5
+    """
+    if len(base12) != 12 or not base12.isdigit() or not base12.isascii():
+        raise ValueError(f"base must be 12 ASCII digits, got {base12!r}")
+    digits = np.frombuffer(base12.encode("ascii"), dtype=np.uint8)[::-1].astype(np.int64) - 48
+    return int(9 - (digits * _WEIGHTS).sum() % 9)
+
+
+def clean_corporate_number(text: str) -> str:
+    """NFKC and strip spaces and hyphens: ``'７１２３-４５６７ ８９０１２'`` → ``'7123456789012'``."""
+    return re.sub(r"[\s\-‐－]", "", unicodedata.normalize("NFKC", text))
+
+
+def is_valid_corporate_number(number: str) -> bool:
+    """True when ``number`` is 13 ASCII digits whose first digit is the check digit of the rest.
+
+    >>> is_valid_corporate_number("7123456789012"), is_valid_corporate_number("5180001008846")
+    (True, True)
+    >>> is_valid_corporate_number("7123456789013")
+    False
+    """
+    if len(number) != 13 or not number.isascii() or not number.isdigit():
+        return False
+    return corporate_number_check_digit(number[1:]) == int(number[0])
+
+
+def valid_corporate_numbers(numbers) -> np.ndarray:
+    """Vectorised :func:`is_valid_corporate_number` over an array of strings (None allowed).
+
+    Used for bulk validation: one pass of numpy over all numbers of a sheet.
+    """
+    arr = np.asarray(numbers, dtype=object)
+    ok = np.zeros(len(arr), dtype=bool)
+    shaped = np.array(
+        [isinstance(s, str) and len(s) == 13 and s.isascii() and s.isdigit() for s in arr], dtype=bool
+    )
+    if shaped.any():
+        digits = (
+            np.frombuffer("".join(arr[shaped]).encode("ascii"), dtype=np.uint8).reshape(-1, 13).astype(np.int64)
+            - 48
+        )
+        base = digits[:, 1:][:, ::-1]  # n = 1 is the rightmost digit
+        check = 9 - (base * _WEIGHTS).sum(axis=1) % 9
+        ok[shaped] = check == digits[:, 0]
+    return ok

@@ -1,0 +1,277 @@
+"""Reading survey returns: an ``.xlsx`` workbook or a folder of CSV files, one per sheet.
+
+The reader only finds sheets and headers and hands back every cell as text, with the row number
+the respondent sees in Excel. Typing and checking is :mod:`supplychain.survey.validate`'s job, so
+that a malformed cell becomes a rejected row with a reason, never an exception here.
+
+A file that cannot be read at all (not a workbook, a missing required sheet, a missing header,
+an encoding that is neither UTF-8 nor Shift_JIS) raises :class:`~supplychain.exceptions.SurveyReadError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from ..exceptions import SurveyReadError
+from .schema import Sheet, sheets
+
+__all__ = ["RawSheet", "RawWorkbook", "read_survey", "file_sha256", "header_key"]
+
+log = logging.getLogger(__name__)
+
+_PAREN = re.compile(r"\([^)]*\)$")
+
+
+@dataclass
+class RawSheet:
+    """One sheet as text: ``table`` has a column per contract column found, plus ``_row``."""
+
+    name: str  # contract name, e.g. "supply"
+    source: str  # as found: sheet title or CSV file name
+    table: pa.Table
+    extra_columns: list[str] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return self.table.num_rows
+
+
+@dataclass
+class RawWorkbook:
+    """A survey return as read from disk."""
+
+    path: Path
+    format: str  # "xlsx" or "csv"
+    sha256: str
+    sheets: dict[str, RawSheet]
+    ignored_sheets: list[str] = field(default_factory=list)
+
+    @property
+    def extra_columns(self) -> list[str]:
+        return [f"{s.name}.{c}" for s in self.sheets.values() for c in s.extra_columns]
+
+
+def header_key(text: str) -> str:
+    """How headers are compared: NFKC, case-folded, no ``*``/``※`` marks, ``_`` for spaces.
+
+    >>> header_key(" Company Ref* "), header_key("法人番号※"), header_key("ＳＨＡＲＥ")
+    ('company_ref', '法人番号', 'share')
+    """
+    text = unicodedata.normalize("NFKC", str(text)).strip().casefold()
+    text = text.rstrip("*※ ").lstrip("*※ ")
+    return re.sub(r"[\s\-]+", "_", text)
+
+
+def _header_map(sheet: Sheet) -> dict[str, str]:
+    out = {}
+    for c in sheet.columns:
+        out[header_key(c.name)] = c.name
+        for alias in c.aliases_ja:
+            out[header_key(alias)] = c.name
+    return out
+
+
+def _sheet_lookup() -> dict[str, str]:
+    out = {}
+    for s in sheets().values():
+        out[header_key(s.name)] = s.name
+        for alias in s.aliases_ja:
+            out[header_key(alias)] = s.name
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, or of a CSV folder (its ``*.csv`` files' names and bytes, sorted)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv") if path.is_dir() else [path]
+    for p in files:
+        if path.is_dir():
+            h.update(p.name.encode() + b"\0")
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _cell_text(value) -> str | None:
+    """An Excel cell as the text a respondent would read, or None when empty."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return None
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _build(sheet: Sheet, source: str, path: Path, header: list, rows: list[tuple[int, list]]) -> RawSheet:
+    """Map headers to contract columns and build the text table."""
+    mapping = _header_map(sheet)
+    positions: dict[str, int] = {}
+    extra: list[str] = []
+    for i, h in enumerate(header):
+        text = _cell_text(h)
+        if text is None:
+            continue
+        key = header_key(text)
+        name = mapping.get(key) or mapping.get(_PAREN.sub("", key).rstrip("_"))
+        if name is None:
+            extra.append(text.strip())
+        elif name in positions:
+            raise SurveyReadError(
+                path, f"two columns map to {name!r}: {header[positions[name]]!r} and {text!r}", sheet=source
+            )
+        else:
+            positions[name] = i
+    missing = [c for c in sheet.required if c not in positions]
+    if missing:
+        raise SurveyReadError(
+            path,
+            f"required column(s) {', '.join(missing)} not found in the header; found {[str(h) for h in header if h]}",
+            sheet=source,
+        )
+    data: dict[str, list] = {"_row": []}
+    for name in positions:
+        data[name] = []
+    for row_number, cells in rows:
+        texts = [_cell_text(c) for c in cells]
+        filled = [t for t in texts if t is not None]
+        if not filled or all(t.lstrip().startswith("#") for t in filled):
+            continue  # empty row, or the template's notes row
+        data["_row"].append(row_number)
+        for name, i in positions.items():
+            data[name].append(texts[i] if i < len(texts) else None)
+    arrays = {"_row": pa.array(data.pop("_row"), pa.int32())}
+    arrays.update({k: pa.array(v, pa.string()) for k, v in data.items()})
+    return RawSheet(sheet.name, source, pa.table(arrays), extra)
+
+
+def _find_header(path: Path, source: str, sheet: Sheet, rows: list[tuple[int, list]]):
+    """The header is the first non-empty row; the data are the rows below it."""
+    for k, (_, cells) in enumerate(rows):
+        if any(_cell_text(c) is not None for c in cells):
+            return cells, rows[k + 1 :]
+    raise SurveyReadError(path, "sheet is empty: no header row", sheet=source)
+
+
+def _read_xlsx(path: Path) -> tuple[dict[str, RawSheet], list[str]]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for every kind of damage
+        raise SurveyReadError(path, f"not a readable Excel workbook ({exc})") from None
+    lookup = _sheet_lookup()
+    found: dict[str, RawSheet] = {}
+    ignored = []
+    for title in wb.sheet_names:
+        name = lookup.get(header_key(title))
+        if name is None:
+            ignored.append(title)
+            continue
+        if name in found:
+            raise SurveyReadError(path, f"sheets {found[name].source!r} and {title!r} are both {name!r}")
+        try:
+            values = wb.get_sheet_by_name(title).to_python(skip_empty_area=False)
+        except Exception as exc:
+            raise SurveyReadError(path, f"sheet cannot be read ({exc})", sheet=title) from None
+        rows = [(i + 1, list(r)) for i, r in enumerate(values)]
+        header, body = _find_header(path, title, sheets()[name], rows)
+        found[name] = _build(sheets()[name], title, path, header, body)
+    return found, ignored
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp932"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise SurveyReadError(path, "text is neither UTF-8 nor Shift_JIS (cp932); save the CSV as UTF-8")
+
+
+def _read_csv_folder(path: Path) -> tuple[dict[str, RawSheet], list[str]]:
+    lookup = _sheet_lookup()
+    found: dict[str, RawSheet] = {}
+    ignored = []
+    for file in sorted(path.iterdir()):
+        if file.suffix.lower() != ".csv":
+            continue
+        name = lookup.get(header_key(file.stem))
+        if name is None:
+            ignored.append(file.name)
+            continue
+        if name in found:
+            raise SurveyReadError(path, f"files {found[name].source!r} and {file.name!r} are both {name!r}")
+        reader = csv.reader(io.StringIO(_decode(file), newline=""))
+        rows = []
+        try:
+            # reader.line_num is the physical line, so quoted multi-line cells keep true numbers
+            for cells in reader:
+                rows.append((reader.line_num, cells))
+        except csv.Error as exc:
+            raise SurveyReadError(path, f"malformed CSV near line {reader.line_num}: {exc}", sheet=file.name) from None
+        header, body = _find_header(path, file.name, sheets()[name], rows)
+        found[name] = _build(sheets()[name], file.name, path, header, body)
+    return found, ignored
+
+
+def read_survey(path) -> RawWorkbook:
+    """Read one survey return: an ``.xlsx``/``.xlsm`` workbook or a folder of CSV files.
+
+    Parameters
+    ----------
+    path : str or Path
+        The workbook, or a folder holding ``respondent.csv``, ``companies.csv``, ... (sheet
+        names or their Japanese aliases).
+
+    Returns
+    -------
+    RawWorkbook
+        Every recognised sheet as text with its spreadsheet row numbers.
+
+    Raises
+    ------
+    SurveyReadError
+        When the file cannot be read, or a required sheet or column is missing.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SurveyReadError(path, "no such file or folder")
+    if path.is_dir():
+        fmt = "csv"
+        found, ignored = _read_csv_folder(path)
+    elif path.suffix.lower() in (".xlsx", ".xlsm"):
+        fmt = "xlsx"
+        found, ignored = _read_xlsx(path)
+    else:
+        raise SurveyReadError(path, f"expected an .xlsx workbook or a folder of CSV files, got {path.suffix or 'a file without extension'!r}")
+    for s in sheets().values():
+        if s.required_sheet and s.name not in found:
+            where = "file" if fmt == "csv" else "sheet"
+            raise SurveyReadError(
+                path, f"required {where} {s.name!r} (or {'/'.join(s.aliases_ja)}) not found; found {sorted(found) + ignored}"
+            )
+    if ignored:
+        log.info("%s: ignored sheets/files not in the contract: %s", path, ignored)
+    ordered = {name: found[name] for name in sheets() if name in found}
+    return RawWorkbook(path, fmt, file_sha256(path), ordered, ignored)
