@@ -17,7 +17,7 @@ import duckdb
 from .exceptions import DatabaseError, SupplyChainError
 from .survey.schema import ddl
 
-__all__ = ["connect", "run", "SCHEMA_VERSION", "transaction"]
+__all__ = ["connect", "run", "Result", "SCHEMA_VERSION", "transaction", "registered", "register_function"]
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +25,87 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1"
 
 
-def run(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> duckdb.DuckDBPyConnection:
-    """Execute one statement with bound parameters; errors carry the statement.
+class Result:
+    """The complete result of one statement, already fetched (as Arrow), so the connection is
+    free again for the caller's own queries."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table):
+        self.table = table
+
+    def fetchall(self) -> list[tuple]:
+        cols = [c.to_pylist() for c in self.table.columns]
+        return list(zip(*cols)) if cols else []
+
+    def fetchone(self):
+        if self.table is None or self.table.num_rows == 0:
+            return None
+        return tuple(c[0].as_py() for c in self.table.columns)
+
+    def df(self):
+        return self.table.to_pandas()
+
+    def arrow(self):
+        return self.table
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> Result:
+    """Execute one statement with bound parameters and fetch its whole result.
+
+    Errors carry the statement. The result is fetched at once, so no half-read result is left on
+    the connection (DuckDB 2 refuses other work on a connection until a result is read).
 
     >>> con = connect()
     >>> run(con, "SELECT ? + 1", [41]).fetchone()
     (42,)
     """
     try:
-        return con.execute(sql, params) if params is not None else con.execute(sql)
+        _complete(con)
+        rel = con.sql(sql, params=params)
+        if rel is None:  # a statement without a result set: already executed
+            return Result(None)
+        fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # renamed in DuckDB 2
+        return Result(fetch())
     except duckdb.Error as exc:
         short = " ".join(sql.split())
         if len(short) > 600:
             short = short[:600] + " …"
         raise DatabaseError(f"{type(exc).__name__}: {exc}\n  in SQL: {short}") from exc
+
+
+def _complete(con) -> None:
+    # DuckDB 2 refuses register()/create_function() while a result of execute() is unread
+    complete = getattr(con, "complete", None)
+    if complete is not None:
+        complete()
+
+
+class registered:
+    """``with registered(con, "_name", frame):`` — a DataFrame or Arrow table visible to SQL as a view."""
+
+    def __init__(self, con, name: str, obj):
+        self.con, self.name, self.obj = con, name, obj
+
+    def __enter__(self):
+        _complete(self.con)
+        self.con.register(self.name, self.obj)
+        return self.name
+
+    def __exit__(self, *exc):
+        _complete(self.con)
+        self.con.unregister(self.name)
+        return False
+
+
+def register_function(con, name: str, fn, params, returns, **kwargs) -> None:
+    """Register a Python function for SQL once per connection (idempotent)."""
+    _complete(con)
+    try:
+        con.create_function(name, fn, params, returns, **kwargs)
+    except duckdb.Error as exc:
+        if "already" not in str(exc).lower():
+            raise
 
 
 class transaction:
@@ -72,23 +139,20 @@ def _create_schema(con) -> None:
         for statement in ddl():
             run(con, statement)
         if run(con, "SELECT count(*) FROM country").fetchone()[0] == 0:
-            con.executemany(
-                "INSERT INTO country VALUES (?, ?, NULLIF(?, ''))", _reference_rows("countries.csv")
-            )
+            con.executemany("INSERT INTO country VALUES (?, ?, NULLIF(?, ''))", _reference_rows("countries.csv"))
         if run(con, "SELECT count(*) FROM prefecture").fetchone()[0] == 0:
-            con.executemany(
-                "INSERT INTO prefecture VALUES (?, ?, ?, ? = 'true')", _reference_rows("prefectures.csv")
-            )
+            con.executemany("INSERT INTO prefecture VALUES (?, ?, ?, ? = 'true')", _reference_rows("prefectures.csv"))
         found = run(con, "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if found is None:
             from . import __version__
 
-            run(con, "INSERT INTO meta VALUES ('schema_version', ?), ('created_by', ?)",
-                [SCHEMA_VERSION, f"supplychain {__version__}"])
-        elif found[0] != SCHEMA_VERSION:
-            raise SupplyChainError(
-                f"database schema version is {found[0]}, this supplychain expects {SCHEMA_VERSION}"
+            run(
+                con,
+                "INSERT INTO meta VALUES ('schema_version', ?), ('created_by', ?)",
+                [SCHEMA_VERSION, f"supplychain {__version__}"],
             )
+        elif found[0] != SCHEMA_VERSION:
+            raise SupplyChainError(f"database schema version is {found[0]}, this supplychain expects {SCHEMA_VERSION}")
 
 
 def connect(path=None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..db import run, transaction
+from ..db import register_function, registered, run, transaction
 from ..exceptions import IngestError, SupplyChainError, SurveyReadError
 from .normalize import normalize_company_name
 from .read import file_sha256, read_survey
@@ -86,8 +86,21 @@ class IngestResult:
         """One row per file."""
         return pd.DataFrame(
             [
-                {k: getattr(f, k) for k in ("path", "status", "wave", "respondent", "submission_id", "rows_loaded",
-                                            "rows_refused", "values_dropped", "replaced_submission_id", "message")}
+                {
+                    k: getattr(f, k)
+                    for k in (
+                        "path",
+                        "status",
+                        "wave",
+                        "respondent",
+                        "submission_id",
+                        "rows_loaded",
+                        "rows_refused",
+                        "values_dropped",
+                        "replaced_submission_id",
+                        "message",
+                    )
+                }
                 for f in self.files
             ]
         )
@@ -165,12 +178,26 @@ def ingest(con, paths, *, wave: int | None = None, strict: bool = False, progres
 
 
 def _active_submission(con, sha: str):
-    return run(con, "SELECT submission_id, wave FROM ingest_log WHERE sha256 = ? AND status IN ('loaded', 'partial')", [sha]).fetchone()
+    return run(
+        con, "SELECT submission_id, wave FROM ingest_log WHERE sha256 = ? AND status IN ('loaded', 'partial')", [sha]
+    ).fetchone()
 
 
 def _file_issue(reason: str, sheet=None, column=None) -> pd.DataFrame:
-    return pd.DataFrame([{"sheet": sheet, "source": sheet, "row": None, "column": column, "value": None,
-                          "reason": reason, "action": "file_refused"}], columns=ISSUE_COLUMNS)
+    return pd.DataFrame(
+        [
+            {
+                "sheet": sheet,
+                "source": sheet,
+                "row": None,
+                "column": column,
+                "value": None,
+                "reason": reason,
+                "action": "file_refused",
+            }
+        ],
+        columns=ISSUE_COLUMNS,
+    )
 
 
 def _ingest_one(con, path: Path, *, wave: int | None, strict: bool) -> FileResult:
@@ -181,8 +208,13 @@ def _ingest_one(con, path: Path, *, wave: int | None, strict: bool) -> FileResul
     if sha:
         found = _active_submission(con, sha)
         if found:
-            return FileResult(str(path), "unchanged", wave=found[1], submission_id=found[0],
-                              message=f"identical to submission {found[0]}; nothing to do")
+            return FileResult(
+                str(path),
+                "unchanged",
+                wave=found[1],
+                submission_id=found[0],
+                message=f"identical to submission {found[0]}; nothing to do",
+            )
     try:
         raw = read_survey(path)
     except SurveyReadError as exc:
@@ -205,8 +237,14 @@ def _ingest_one(con, path: Path, *, wave: int | None, strict: bool) -> FileResul
             return _load(con, validated, path, file_wave)
         except Exception as exc:  # rolled back by _load's transaction; report, never half-load
             log.exception("loading %s failed; the database is unchanged", path)
-            return FileResult(str(path), "failed", wave=file_wave, respondent=respondent, issues=issues,
-                              message=f"{type(exc).__name__}: {exc} (nothing from this file was loaded)")
+            return FileResult(
+                str(path),
+                "failed",
+                wave=file_wave,
+                respondent=respondent,
+                issues=issues,
+                message=f"{type(exc).__name__}: {exc} (nothing from this file was loaded)",
+            )
     finally:
         drop_tables(con, validated)
 
@@ -216,14 +254,35 @@ def _refuse(con, path, sha, wave, respondent, issues: pd.DataFrame, message: str
     with transaction(con):
         sid = _next_submission_id(con)
         fmt = fmt or ("csv" if Path(path).is_dir() else Path(path).suffix.lower().lstrip(".") or "unknown")
-        run(con, """INSERT INTO ingest_log (submission_id, wave, respondent_name, file_path, file_name, sha256, format,
+        run(
+            con,
+            """INSERT INTO ingest_log (submission_id, wave, respondent_name, file_path, file_name, sha256, format,
                     status, rows_loaded, rows_rejected, values_dropped, message, loaded_at, loaded_by)
                     VALUES (?, ?, ?, ?, ?, ?, ?, 'refused', 0, ?, 0, ?, now(), ?)""",
-            [sid, wave, respondent, str(path), Path(path).name, sha or "", fmt,
-             int(issues["row"].nunique()), message, getpass.getuser()])
+            [
+                sid,
+                wave,
+                respondent,
+                str(path),
+                Path(path).name,
+                sha or "",
+                fmt,
+                int(issues["row"].nunique()),
+                message,
+                getpass.getuser(),
+            ],
+        )
         _write_issues(con, sid, wave, path, issues)
-    return FileResult(str(path), "refused", wave=wave, respondent=respondent, submission_id=sid,
-                      rows_refused=int(issues["row"].nunique()), issues=issues, message=message)
+    return FileResult(
+        str(path),
+        "refused",
+        wave=wave,
+        respondent=respondent,
+        submission_id=sid,
+        rows_refused=int(issues["row"].nunique()),
+        issues=issues,
+        message=message,
+    )
 
 
 def _next_submission_id(con) -> int:
@@ -236,34 +295,56 @@ def _write_issues(con, sid, wave, path, issues: pd.DataFrame) -> None:
     frame = issues.assign(submission_id=sid, wave=wave, file_path=str(path))
     frame["row"] = frame["row"].astype("Int64")
     frame = frame[["submission_id", "wave", "file_path", "source", "row", "column", "value", "reason", "action"]]
-    con.register("_sc_issues", frame)
-    try:
-        run(con, "INSERT INTO rejected_row SELECT submission_id, wave, file_path, source, row, \"column\", value::VARCHAR,"
-                 " reason, action, now() FROM _sc_issues")
-    finally:
-        con.unregister("_sc_issues")
+    with registered(con, "_sc_issues", frame):
+        run(
+            con,
+            'INSERT INTO rejected_row SELECT submission_id, wave, file_path, source, row, "column", value::VARCHAR,'
+            " reason, action, now() FROM _sc_issues",
+        )
 
 
 #: How each fact sheet lands in its table: target table, and SELECT expressions over the
 #: accepted rows ``s`` with ``m``/``m2`` the company map and ``st`` the site map. Column names are
 #: the table's (schema), so a column added to the schema without a mapping fails the tests.
 _FACTS = {
-    "supply": ("supply", {
-        "program_id": "s.program", "buyer_id": "mb.company_id", "supplier_id": "ms.company_id",
-        "part_id": "sc_part_key(s.part)", "site_id": "CASE WHEN s.site_ref IS NOT NULL THEN ms.company_id || '/' || s.site_ref END",
-    }, "JOIN _sc_map mb ON mb.company_ref = s.buyer_ref JOIN _sc_map ms ON ms.company_ref = s.supplier_ref"),
-    "material_origin": ("material_origin", {"supplier_id": "m.company_id", "part_id": "sc_part_key(s.part)"},
-                        "JOIN _sc_map m ON m.company_ref = s.supplier_ref"),
+    "supply": (
+        "supply",
+        {
+            "program_id": "s.program",
+            "buyer_id": "mb.company_id",
+            "supplier_id": "ms.company_id",
+            "part_id": "sc_part_key(s.part)",
+            "site_id": "CASE WHEN s.site_ref IS NOT NULL THEN ms.company_id || '/' || s.site_ref END",
+        },
+        "JOIN _sc_map mb ON mb.company_ref = s.buyer_ref JOIN _sc_map ms ON ms.company_ref = s.supplier_ref",
+    ),
+    "material_origin": (
+        "material_origin",
+        {"supplier_id": "m.company_id", "part_id": "sc_part_key(s.part)"},
+        "JOIN _sc_map m ON m.company_ref = s.supplier_ref",
+    ),
     "status": ("company_status", {"company_id": "m.company_id"}, "JOIN _sc_map m ON m.company_ref = s.company_ref"),
     "cyber": ("cyber_assessment", {"company_id": "m.company_id"}, "JOIN _sc_map m ON m.company_ref = s.company_ref"),
-    "sites": ("site", {"company_id": "m.company_id", "site_id": "m.company_id || '/' || s.site_ref"},
-              "JOIN _sc_map m ON m.company_ref = s.company_ref"),
-    "ownership": ("ownership", {"company_id": "m.company_id", "owner_name_normalized": "sc_company_key(s.owner_name)"},
-                  "JOIN _sc_map m ON m.company_ref = s.company_ref"),
-    "withdrawal_events": ("withdrawal_event", {
-        "company_id": "m.company_id", "program_id": "s.program",
-        "part_id": "CASE WHEN s.part IS NOT NULL THEN sc_part_key(s.part) END", "successor_id": "m2.company_id",
-    }, "JOIN _sc_map m ON m.company_ref = s.company_ref LEFT JOIN _sc_map m2 ON m2.company_ref = s.successor_ref"),
+    "sites": (
+        "site",
+        {"company_id": "m.company_id", "site_id": "m.company_id || '/' || s.site_ref"},
+        "JOIN _sc_map m ON m.company_ref = s.company_ref",
+    ),
+    "ownership": (
+        "ownership",
+        {"company_id": "m.company_id", "owner_name_normalized": "sc_company_key(s.owner_name)"},
+        "JOIN _sc_map m ON m.company_ref = s.company_ref",
+    ),
+    "withdrawal_events": (
+        "withdrawal_event",
+        {
+            "company_id": "m.company_id",
+            "program_id": "s.program",
+            "part_id": "CASE WHEN s.part IS NOT NULL THEN sc_part_key(s.part) END",
+            "successor_id": "m2.company_id",
+        },
+        "JOIN _sc_map m ON m.company_ref = s.company_ref LEFT JOIN _sc_map m2 ON m2.company_ref = s.successor_ref",
+    ),
 }
 
 
@@ -273,91 +354,141 @@ def _load(con, v: ValidatedWorkbook, path: Path, wave: int) -> FileResult:
     companies = run(con, f"SELECT * EXCLUDE (_row), _row FROM {v.tables['companies']}").df()
     _register_company_key(con)
     with transaction(con):
-        previous = run(con, "SELECT submission_id FROM ingest_log WHERE respondent_key = ? AND wave = ?"
-                            " AND status IN ('loaded', 'partial')", [respondent_key, wave]).fetchone()
+        previous = run(
+            con,
+            "SELECT submission_id FROM ingest_log WHERE respondent_key = ? AND wave = ? AND status IN ('loaded', 'partial')",
+            [respondent_key, wave],
+        ).fetchone()
         sid = _next_submission_id(con)
         if previous:
             for t in tables().values():
                 if t.kind == "fact":
                     run(con, f'DELETE FROM "{t.name}" WHERE submission_id = ?', [previous[0]])
             run(con, "UPDATE ingest_log SET status = 'superseded', superseded_by = ? WHERE submission_id = ?", [sid, previous[0]])
-        run(con, "INSERT INTO survey_wave SELECT ?, ?, make_date(?, 4, 1), NULL WHERE NOT EXISTS"
-                 " (SELECT 1 FROM survey_wave WHERE wave = ?)", [wave, wave, wave, wave])
+        run(
+            con,
+            "INSERT INTO survey_wave SELECT ?, ?, make_date(?, 4, 1), NULL WHERE NOT EXISTS"
+            " (SELECT 1 FROM survey_wave WHERE wave = ?)",
+            [wave, wave, wave, wave],
+        )
 
         resolved = resolve_companies(con, companies, wave=wave)
-        con.register("_sc_map_df", resolved[["company_ref", "company_id"]].drop_duplicates("company_ref"))
-        run(con, "CREATE OR REPLACE TEMP TABLE _sc_map AS SELECT * FROM _sc_map_df")
-        con.unregister("_sc_map_df")
-        con.register("_sc_resolved_rows", resolved)
-        try:
-            run(con, """INSERT INTO company_report
+        with registered(con, "_sc_map_df", resolved[["company_ref", "company_id"]].drop_duplicates("company_ref")):
+            run(con, "CREATE OR REPLACE TEMP TABLE _sc_map AS SELECT * FROM _sc_map_df")
+        with registered(con, "_sc_resolved_rows", resolved):
+            run(
+                con,
+                """INSERT INTO company_report
                 SELECT company_ref, company_id, match_method, match_score, corporate_number, name, name_kana, name_en,
                        country, prefecture_code, employees, is_sme, parent_ref, is_prime, ?, ?, ?, _row
-                FROM _sc_resolved_rows""", [wave, sid, v.raw.sheets["companies"].source])
-        finally:
-            con.unregister("_sc_resolved_rows")
+                FROM _sc_resolved_rows""",
+                [wave, sid, v.raw.sheets["companies"].source],
+            )
         _set_parents(con, v)
         if "programs" in v.tables:
             _upsert_programs(con, v, wave)
         _upsert_parts(con, v)
-        loaded = {"companies": len(companies)}
         for sheet_name, (table, exprs, joins) in _FACTS.items():
-            if sheet_name not in v.tables:
-                continue
-            loaded[sheet_name] = _insert_fact(con, v, sheet_name, table, exprs, joins, wave, sid)
-        respondent_id = run(con, """SELECT company_id FROM _sc_map JOIN company USING (company_id)
+            if sheet_name in v.tables:
+                _insert_fact(con, v, sheet_name, table, exprs, joins, wave, sid)
+        respondent_id = run(
+            con,
+            """SELECT company_id FROM _sc_map JOIN company USING (company_id)
             WHERE corporate_number = ? OR name_normalized = ? ORDER BY corporate_number = ? DESC LIMIT 1""",
-            [resp.get("respondent_corporate_number"), normalize_company_name(resp["respondent_name"]),
-             resp.get("respondent_corporate_number")]).fetchone()
+            [
+                resp.get("respondent_corporate_number"),
+                normalize_company_name(resp["respondent_name"]),
+                resp.get("respondent_corporate_number"),
+            ],
+        ).fetchone()
         issues = v.issues
         status = "partial" if v.n_refused else "loaded"
-        rows_loaded = sum(loaded.values())
-        message = f"{rows_loaded} rows loaded" + (f", {v.n_refused} refused" if v.n_refused else "") + (
-            f", {v.n_dropped} values dropped" if v.n_dropped else "") + (
-            f"; replaces submission {previous[0]}" if previous else "")
-        run(con, """INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, now(), ?)""",
-            [sid, wave, respondent_key, resp["respondent_name"], respondent_id[0] if respondent_id else None,
-             str(path), path.name, v.raw.sha256, v.raw.format, status, rows_loaded, v.n_refused, v.n_dropped,
-             previous[0] if previous else None, ", ".join(v.raw.extra_columns) or None, message, getpass.getuser()])
+        rows_loaded = sum(v.rows_read[s] - v.rows_refused[s] for s in v.rows_read if s != "respondent")
+        message = (
+            f"{rows_loaded} rows loaded"
+            + (f", {v.n_refused} refused" if v.n_refused else "")
+            + (f", {v.n_dropped} values dropped" if v.n_dropped else "")
+            + (f"; replaces submission {previous[0]}" if previous else "")
+        )
+        run(
+            con,
+            """INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, now(), ?)""",
+            [
+                sid,
+                wave,
+                respondent_key,
+                resp["respondent_name"],
+                respondent_id[0] if respondent_id else None,
+                str(path),
+                path.name,
+                v.raw.sha256,
+                v.raw.format,
+                status,
+                rows_loaded,
+                v.n_refused,
+                v.n_dropped,
+                previous[0] if previous else None,
+                ", ".join(v.raw.extra_columns) or None,
+                message,
+                getpass.getuser(),
+            ],
+        )
         _write_issues(con, sid, wave, path, issues)
         run(con, "DROP TABLE IF EXISTS _sc_map")
-    return FileResult(str(path), status, wave=wave, respondent=resp["respondent_name"], submission_id=sid,
-                      rows_loaded=rows_loaded, rows_refused=v.n_refused, values_dropped=v.n_dropped,
-                      replaced_submission_id=previous[0] if previous else None, issues=issues, message=message)
+    return FileResult(
+        str(path),
+        status,
+        wave=wave,
+        respondent=resp["respondent_name"],
+        submission_id=sid,
+        rows_loaded=rows_loaded,
+        rows_refused=v.n_refused,
+        values_dropped=v.n_dropped,
+        replaced_submission_id=previous[0] if previous else None,
+        issues=issues,
+        message=message,
+    )
 
 
 def _register_company_key(con) -> None:
     import duckdb
 
-    try:
-        con.create_function("sc_company_key", normalize_company_name, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"))
-    except duckdb.Error as exc:
-        if "already" not in str(exc).lower():
-            raise
+    register_function(con, "sc_company_key", normalize_company_name, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"))
 
 
 def _set_parents(con, v: ValidatedWorkbook) -> None:
-    run(con, f"""UPDATE company SET parent_company_id = p.company_id
-        FROM {v.tables['companies']} s JOIN _sc_map c ON c.company_ref = s.company_ref
+    run(
+        con,
+        f"""UPDATE company SET parent_company_id = p.company_id
+        FROM {v.tables["companies"]} s JOIN _sc_map c ON c.company_ref = s.company_ref
              JOIN _sc_map p ON p.company_ref = s.parent_ref
-        WHERE company.company_id = c.company_id AND p.company_id <> c.company_id""")
+        WHERE company.company_id = c.company_id AND p.company_id <> c.company_id""",
+    )
 
 
 def _upsert_programs(con, v: ValidatedWorkbook, wave: int) -> None:
     src = f"""SELECT s.program AS program_id, s.name, s.category, m.company_id AS prime_company_id,
                      s.annual_value_jpy, s.compartment
-              FROM {v.tables['programs']} s JOIN _sc_map m ON m.company_ref = s.prime_ref"""
-    run(con, f"""INSERT INTO program SELECT *, ?, ? FROM ({src}) n
-                 WHERE NOT EXISTS (SELECT 1 FROM program p WHERE p.program_id = n.program_id)""", [wave, wave])
+              FROM {v.tables["programs"]} s JOIN _sc_map m ON m.company_ref = s.prime_ref"""
+    run(
+        con,
+        f"""INSERT INTO program SELECT *, ?, ? FROM ({src}) n
+                 WHERE NOT EXISTS (SELECT 1 FROM program p WHERE p.program_id = n.program_id)""",
+        [wave, wave],
+    )
     # the latest wave's report wins; within a wave the first report stays unless it left a field empty
-    run(con, f"""UPDATE program SET
+    run(
+        con,
+        f"""UPDATE program SET
             name = CASE WHEN ? > program.last_wave THEN coalesce(n.name, program.name) ELSE coalesce(program.name, n.name) END,
             category = CASE WHEN ? > program.last_wave THEN coalesce(n.category, program.category) ELSE coalesce(program.category, n.category) END,
             prime_company_id = CASE WHEN ? > program.last_wave THEN n.prime_company_id ELSE program.prime_company_id END,
             annual_value_jpy = CASE WHEN ? > program.last_wave THEN coalesce(n.annual_value_jpy, program.annual_value_jpy) ELSE coalesce(program.annual_value_jpy, n.annual_value_jpy) END,
             compartment = coalesce(program.compartment, n.compartment),
             first_wave = least(program.first_wave, ?), last_wave = greatest(program.last_wave, ?)
-        FROM ({src}) n WHERE program.program_id = n.program_id""", [wave] * 6)
+        FROM ({src}) n WHERE program.program_id = n.program_id""",
+        [wave] * 6,
+    )
 
 
 def _upsert_parts(con, v: ValidatedWorkbook) -> None:
@@ -366,20 +497,28 @@ def _upsert_parts(con, v: ValidatedWorkbook) -> None:
         parts.append(f"SELECT part, part_type, hs_code, _row, 0 AS _s FROM {v.tables['supply']}")
     for sheet_name in ("material_origin", "withdrawal_events"):
         if sheet_name in v.tables:
-            parts.append(f"SELECT part, NULL AS part_type, NULL AS hs_code, _row, 1 AS _s FROM {v.tables[sheet_name]} WHERE part IS NOT NULL")
+            parts.append(
+                f"SELECT part, NULL AS part_type, NULL AS hs_code, _row, 1 AS _s FROM {v.tables[sheet_name]} WHERE part IS NOT NULL"
+            )
     if not parts:
         return
     src = f"""SELECT sc_part_key(part) AS part_id, first(part ORDER BY _s, _row) AS name,
                      first(part_type ORDER BY part_type IS NULL, _s, _row) AS part_type,
                      first(hs_code ORDER BY hs_code IS NULL, _s, _row) AS hs_code
-              FROM ({' UNION ALL '.join(parts)}) GROUP BY 1"""
-    run(con, f"""INSERT INTO part SELECT part_id, name, part_type, hs_code, NULL, NULL FROM ({src}) n
-                 WHERE NOT EXISTS (SELECT 1 FROM part p WHERE p.part_id = n.part_id)""")
-    run(con, f"""UPDATE part SET part_type = coalesce(part.part_type, n.part_type), hs_code = coalesce(part.hs_code, n.hs_code)
-                 FROM ({src}) n WHERE part.part_id = n.part_id""")
+              FROM ({" UNION ALL ".join(parts)}) GROUP BY 1"""
+    run(
+        con,
+        f"""INSERT INTO part SELECT part_id, name, part_type, hs_code, NULL, NULL FROM ({src}) n
+                 WHERE NOT EXISTS (SELECT 1 FROM part p WHERE p.part_id = n.part_id)""",
+    )
+    run(
+        con,
+        f"""UPDATE part SET part_type = coalesce(part.part_type, n.part_type), hs_code = coalesce(part.hs_code, n.hs_code)
+                 FROM ({src}) n WHERE part.part_id = n.part_id""",
+    )
 
 
-def _insert_fact(con, v, sheet_name, table, exprs, joins, wave, sid) -> int:
+def _insert_fact(con, v, sheet_name, table, exprs, joins, wave, sid) -> None:
     sheet = sheets()[sheet_name]
     source = v.raw.sheets[sheet_name].source
     select = []
@@ -398,5 +537,4 @@ def _insert_fact(con, v, sheet_name, table, exprs, joins, wave, sid) -> int:
             select.append(f's."{c.name}"')
         else:
             raise SupplyChainError(f"column {table}.{c.name} has no source in sheet {sheet_name}")
-    run(con, f"INSERT INTO \"{table}\" SELECT {', '.join(select)} FROM {v.tables[sheet_name]} s {joins} ORDER BY s._row", [source])
-    return run(con, f"SELECT count(*) FROM {v.tables[sheet_name]}").fetchone()[0]
+    run(con, f'INSERT INTO "{table}" SELECT {", ".join(select)} FROM {v.tables[sheet_name]} s {joins} ORDER BY s._row', [source])

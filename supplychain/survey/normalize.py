@@ -16,6 +16,7 @@ __all__ = [
     "nfkc",
     "normalize_company_name",
     "normalize_part_name",
+    "distinctive_name",
     "corporate_number_check_digit",
     "is_valid_corporate_number",
     "valid_corporate_numbers",
@@ -27,15 +28,74 @@ _SPACES = re.compile(r"\s+")
 # Company-form words, after NFKC (㈱ becomes (株)) and case folding. Longest first, so that
 # "kabushiki kaisha" is removed before "kk" could split it.
 _JA_FORMS = [
-    "株式会社", "有限会社", "合同会社", "合資会社", "合名会社", "一般社団法人", "一般財団法人",
-    "公益社団法人", "公益財団法人", "独立行政法人", "国立研究開発法人",
-    "(株)", "(有)", "(同)", "(資)", "(名)", "(社)", "(財)", "(独)",
+    "株式会社",
+    "有限会社",
+    "合同会社",
+    "合資会社",
+    "合名会社",
+    "一般社団法人",
+    "一般財団法人",
+    "公益社団法人",
+    "公益財団法人",
+    "独立行政法人",
+    "国立研究開発法人",
+    "(株)",
+    "(有)",
+    "(同)",
+    "(資)",
+    "(名)",
+    "(社)",
+    "(財)",
+    "(独)",
 ]
 _EN_FORMS = [
-    "kabushiki kaisha", "kabushikikaisha", "company limited", "co., ltd.", "co.,ltd.", "co. ltd.",
-    "co., ltd", "co.,ltd", "co ltd", "corporation", "incorporated", "limited", "gmbh & co. kg",
-    "gmbh", "s.a.s.", "s.a.", "s.p.a.", "b.v.", "n.v.", "a.g.", "plc", "llc", "l.l.c.", "inc.",
-    "inc", "corp.", "corp", "ltd.", "ltd", "k.k.", "kk", "co.", "ag", "sa", "bv", "nv", "oy", "ab",
+    "kabushiki kaisha",
+    "kabushikikaisha",
+    "company limited",
+    "co., ltd.",
+    "co.,ltd.",
+    "co. ltd.",
+    "co., ltd",
+    "co.,ltd",
+    "co ltd",
+    "pty ltd",
+    "pty. ltd.",
+    "pty",
+    "sdn bhd",
+    "jsc",
+    "s.p.a",
+    "spa",
+    "srl",
+    "s.r.l.",
+    "corporation",
+    "incorporated",
+    "limited",
+    "gmbh & co. kg",
+    "gmbh",
+    "s.a.s.",
+    "s.a.",
+    "s.p.a.",
+    "b.v.",
+    "n.v.",
+    "a.g.",
+    "plc",
+    "llc",
+    "l.l.c.",
+    "inc.",
+    "inc",
+    "corp.",
+    "corp",
+    "ltd.",
+    "ltd",
+    "k.k.",
+    "kk",
+    "co.",
+    "ag",
+    "sa",
+    "bv",
+    "nv",
+    "oy",
+    "ab",
 ]
 # English forms are removed only at the end of the name ("AB Industries" keeps its "AB"),
 # repeatedly ("Foo Co., Ltd. Japan K.K." is not a real pattern, but "Foo Corp. Ltd." is).
@@ -76,6 +136,98 @@ def normalize_company_name(name: str) -> str:
             break
         text = stripped
     return _PUNCT.sub("", text)
+
+
+# Words that say what a firm does rather than which firm it is. Two names that share only these
+# ("Kavro Alloys" and "Zembri Alloys", 東邦精機 and 北辰精機) are not similar.
+_GENERIC_SUFFIXES = sorted(
+    [
+        "重工業",
+        "工業",
+        "精機",
+        "精工",
+        "電子工業",
+        "電子",
+        "電機",
+        "製作所",
+        "金属",
+        "化学",
+        "産業",
+        "技研",
+        "機械",
+        "通信機",
+        "製鋼",
+        "素材",
+        "マテリアル",
+        "システムズ",
+        "ソフト",
+        "情報",
+        "鍛造",
+        "化成",
+        "磁材",
+        "希土類",
+        "化工",
+        "火工",
+        "ホールディングス",
+        "グループ",
+        "エンジニアリング",
+        "テクノロジー",
+        "商事",
+        "興業",
+        "製造",
+        "alloys",
+        "metals",
+        "composites",
+        "microelectronics",
+        "semiconductor",
+        "circuits",
+        "precision",
+        "bearings",
+        "hydraulics",
+        "aerospace",
+        "systems",
+        "rareearth",
+        "earth",
+        "magnetics",
+        "minerals",
+        "chemical",
+        "chemicals",
+        "energetics",
+        "software",
+        "industries",
+        "electronics",
+        "electric",
+        "technologies",
+        "technology",
+        "engineering",
+        "holdings",
+        "group",
+        "international",
+        "manufacturing",
+        "materials",
+        "capital",
+    ],
+    key=len,
+    reverse=True,
+)
+
+
+def distinctive_name(normalized: str) -> str:
+    """A normalised name without trailing generic business words, for similarity scoring.
+
+    >>> distinctive_name("kavroalloys"), distinctive_name("東邦精機"), distinctive_name("工業")
+    ('kavro', '東邦', '工業')
+    """
+    text = normalized
+    changed = True
+    while changed:
+        changed = False
+        for word in _GENERIC_SUFFIXES:
+            if text.endswith(word) and len(text) > len(word):
+                text = text[: -len(word)]
+                changed = True
+                break
+    return text
 
 
 def normalize_part_name(name: str) -> str:
@@ -132,14 +284,9 @@ def valid_corporate_numbers(numbers) -> np.ndarray:
     """
     arr = np.asarray(numbers, dtype=object)
     ok = np.zeros(len(arr), dtype=bool)
-    shaped = np.array(
-        [isinstance(s, str) and len(s) == 13 and s.isascii() and s.isdigit() for s in arr], dtype=bool
-    )
+    shaped = np.array([isinstance(s, str) and len(s) == 13 and s.isascii() and s.isdigit() for s in arr], dtype=bool)
     if shaped.any():
-        digits = (
-            np.frombuffer("".join(arr[shaped]).encode("ascii"), dtype=np.uint8).reshape(-1, 13).astype(np.int64)
-            - 48
-        )
+        digits = np.frombuffer("".join(arr[shaped]).encode("ascii"), dtype=np.uint8).reshape(-1, 13).astype(np.int64) - 48
         base = digits[:, 1:][:, ::-1]  # n = 1 is the rightmost digit
         check = 9 - (base * _WEIGHTS).sum(axis=1) % 9
         ok[shaped] = check == digits[:, 0]

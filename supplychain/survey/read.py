@@ -136,9 +136,7 @@ def _build(sheet: Sheet, source: str, path: Path, header: list, rows: list[tuple
         if name is None:
             extra.append(text.strip())
         elif name in positions:
-            raise SurveyReadError(
-                path, f"two columns map to {name!r}: {header[positions[name]]!r} and {text!r}", sheet=source
-            )
+            raise SurveyReadError(path, f"two columns map to {name!r}: {header[positions[name]]!r} and {text!r}", sheet=source)
         else:
             positions[name] = i
     missing = [c for c in sheet.required if c not in positions]
@@ -264,7 +262,9 @@ def read_survey(path) -> RawWorkbook:
         fmt = "xlsx"
         found, ignored = _read_xlsx(path)
     else:
-        raise SurveyReadError(path, f"expected an .xlsx workbook or a folder of CSV files, got {path.suffix or 'a file without extension'!r}")
+        raise SurveyReadError(
+            path, f"expected an .xlsx workbook or a folder of CSV files, got {path.suffix or 'a file without extension'!r}"
+        )
     for s in sheets().values():
         if s.required_sheet and s.name not in found:
             where = "file" if fmt == "csv" else "sheet"

@@ -7,7 +7,8 @@ Rules, in order (DESIGN §2, issue 2):
    entities``) is decided the same way in every later file and wave.
 3. **Exact name key.** The normalised name (:func:`~supplychain.survey.normalize.normalize_company_name`)
    plus country and prefecture. Two different corporate numbers are never merged by name.
-4. **Similar names** (rapidfuzz ``ratio`` ≥ ``review_threshold``, same country and prefecture) are
+4. **Similar names** (rapidfuzz ``ratio`` ≥ ``review_threshold`` of the names without generic
+   business words, :func:`~supplychain.survey.normalize.distinctive_name`; same country and prefecture) are
    *not* merged: the mention becomes a company of its own and the pair goes to the review queue.
 
 Different prefectures never match by name: two firms called 山田精機 in 東京都 and 大阪府 are
@@ -23,9 +24,9 @@ import logging
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from ..db import run, transaction
+from ..db import registered, run, transaction
 from ..exceptions import SupplyChainError
-from .normalize import normalize_company_name
+from .normalize import distinctive_name, normalize_company_name
 from .schema import company_reference_columns
 
 __all__ = ["resolve_companies", "name_key", "company_id_for", "review_queue", "decide", "REVIEW_THRESHOLD"]
@@ -33,7 +34,7 @@ __all__ = ["resolve_companies", "name_key", "company_id_for", "review_queue", "d
 log = logging.getLogger(__name__)
 
 #: Name similarity (0–100, rapidfuzz ratio of the normalised names) from which a pair is queued.
-REVIEW_THRESHOLD = 85.0
+REVIEW_THRESHOLD = 80.0
 
 
 def name_key(name: str, country: str | None, prefecture: str | None) -> str:
@@ -67,7 +68,10 @@ def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_thresho
     """
     df = companies.copy()
     df["name_normalized"] = [normalize_company_name(n) for n in df["name"]]
-    df["key"] = [f"{c or ''}|{p or ''}|{n}" for c, p, n in zip(df["country"], df["prefecture_code"], df["name_normalized"])]
+    df["key"] = [
+        f"{'' if pd.isna(c) else c}|{'' if pd.isna(p) else p}|{n}"
+        for c, p, n in zip(df["country"], df["prefecture_code"], df["name_normalized"])
+    ]
     df["company_id"] = None
     df["match_method"] = None
     df["match_score"] = None
@@ -100,7 +104,8 @@ def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_thresho
     # New companies: one id per corporate number or name key, even when listed twice in the file.
     new = df["company_id"].isna()
     df.loc[new, "company_id"] = [
-        company_id_for(cn if isinstance(cn, str) else None, key) for cn, key in zip(df.loc[new, "corporate_number"], df.loc[new, "key"])
+        company_id_for(cn if isinstance(cn, str) else None, key)
+        for cn, key in zip(df.loc[new, "corporate_number"], df.loc[new, "key"])
     ]
     df.loc[new, "match_method"] = "new"
 
@@ -129,7 +134,11 @@ def _queue_similar(new: pd.DataFrame, existing: pd.DataFrame, different: set, th
         if block is None:
             continue
         scores = process.cdist(
-            list(part["name_normalized"]), list(block["name_normalized"]), scorer=fuzz.ratio, score_cutoff=threshold, workers=1
+            [distinctive_name(n) for n in part["name_normalized"]],
+            [distinctive_name(n) for n in block["name_normalized"]],
+            scorer=fuzz.ratio,
+            score_cutoff=threshold,
+            workers=1,
         )
         for qi, ci in zip(*scores.nonzero()):
             q, c = part.iloc[qi], block.iloc[ci]
@@ -140,25 +149,52 @@ def _queue_similar(new: pd.DataFrame, existing: pd.DataFrame, different: set, th
             seen.add((c["key"], q["key"]))
             rid = review_id_for(c["key"], q["key"])
             reviews.append(
-                (rid, c["key"], q["key"], c["company_id"], q["company_id"], c["name"], q["name"], float(scores[qi, ci]),
-                 f"similar names in {country} {pref}".strip(), wave)
+                (
+                    rid,
+                    c["key"],
+                    q["key"],
+                    c["company_id"],
+                    q["company_id"],
+                    c["name"],
+                    q["name"],
+                    float(scores[qi, ci]),
+                    f"similar names in {country} {pref}".strip(),
+                    wave,
+                )
             )
     return reviews
 
 
 def _write_companies(con, df: pd.DataFrame, wave: int) -> None:
-    cols = ["company_id", "corporate_number", "name", "name_normalized", "name_kana", "name_en", "country",
-            "prefecture_code", "employees", "is_sme", "is_prime", "parent_company_id"]
+    cols = [
+        "company_id",
+        "corporate_number",
+        "name",
+        "name_normalized",
+        "name_kana",
+        "name_en",
+        "country",
+        "prefecture_code",
+        "employees",
+        "is_sme",
+        "is_prime",
+        "parent_company_id",
+    ]
     frame = df.assign(parent_company_id=None)[cols].drop_duplicates("company_id")
-    con.register("_sc_resolved", frame)
-    try:
-        run(con, """
+    with registered(con, "_sc_resolved", frame):
+        run(
+            con,
+            """
             INSERT INTO company
             SELECT company_id, corporate_number, name, name_normalized, name_kana, name_en, country,
                    prefecture_code, employees, is_sme, is_prime, NULL, ?, ?
             FROM _sc_resolved r WHERE NOT EXISTS (SELECT 1 FROM company c WHERE c.company_id = r.company_id)
-        """, [wave, wave])
-        run(con, """
+        """,
+            [wave, wave],
+        )
+        run(
+            con,
+            """
             UPDATE company SET
                 corporate_number = coalesce(company.corporate_number, r.corporate_number),
                 name_kana = coalesce(company.name_kana, r.name_kana),
@@ -170,9 +206,9 @@ def _write_companies(con, df: pd.DataFrame, wave: int) -> None:
                 first_wave = least(company.first_wave, ?),
                 last_wave = greatest(company.last_wave, ?)
             FROM _sc_resolved r WHERE company.company_id = r.company_id
-        """, [wave, wave, wave, wave])
-    finally:
-        con.unregister("_sc_resolved")
+        """,
+            [wave, wave, wave, wave],
+        )
 
 
 def review_queue(con, *, status: str | None = "pending") -> pd.DataFrame:
@@ -199,17 +235,25 @@ def decide(con, review_id: str, decision: str, *, user: str | None = None) -> No
     a, b, status = found
     user = user or getpass.getuser()
     with transaction(con):
-        run(con, "UPDATE entity_review SET status = ?, decided_by = ?, decided_at = now() WHERE review_id = ?",
-            [decision, user, review_id])
+        run(
+            con,
+            "UPDATE entity_review SET status = ?, decided_by = ?, decided_at = now() WHERE review_id = ?",
+            [decision, user, review_id],
+        )
         if decision == "same" and a != b:
             merge_companies(con, keep=a, drop=b)
-        run(con, "INSERT INTO audit_log VALUES (now(), ?, 'entity_review', ?, to_json(?::STRUCT(decision VARCHAR, previous VARCHAR, kept VARCHAR, merged VARCHAR)))",
-            [user, review_id, {"decision": decision, "previous": status, "kept": a, "merged": b}])
+        run(
+            con,
+            "INSERT INTO audit_log VALUES (now(), ?, 'entity_review', ?, to_json(?::STRUCT(decision VARCHAR, previous VARCHAR, kept VARCHAR, merged VARCHAR)))",
+            [user, review_id, {"decision": decision, "previous": status, "kept": a, "merged": b}],
+        )
 
 
 def merge_companies(con, *, keep: str, drop: str) -> None:
     """Point every reference to company ``drop`` at ``keep`` and delete ``drop`` (caller's transaction)."""
-    run(con, """
+    run(
+        con,
+        """
         UPDATE company SET
             corporate_number = coalesce(company.corporate_number, d.corporate_number),
             name_kana = coalesce(company.name_kana, d.name_kana),
@@ -217,7 +261,9 @@ def merge_companies(con, *, keep: str, drop: str) -> None:
             first_wave = least(company.first_wave, d.first_wave),
             last_wave = greatest(company.last_wave, d.last_wave)
         FROM (SELECT * FROM company WHERE company_id = ?) d WHERE company.company_id = ?
-    """, [drop, keep])
+    """,
+        [drop, keep],
+    )
     for table, column in company_reference_columns():
         run(con, f'UPDATE "{table}" SET "{column}" = ? WHERE "{column}" = ?', [keep, drop])
     run(con, "DELETE FROM company WHERE company_id = ?", [drop])

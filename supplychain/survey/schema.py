@@ -237,8 +237,7 @@ def sheets() -> dict[str, Sheet]:
         for c in sheet.columns:
             if c.ref and (c.ref[0] not in seen or c.ref[1] not in {x.name for x in out[c.ref[0]].columns}):
                 raise SchemaError(
-                    f"{sheet.name}.{c.name} refers to {c.ref[0]}.{c.ref[1]}, which is unknown or"
-                    " listed after it in sheets.csv"
+                    f"{sheet.name}.{c.name} refers to {c.ref[0]}.{c.ref[1]}, which is unknown or listed after it in sheets.csv"
                 )
     return out
 
@@ -268,9 +267,7 @@ def tables() -> dict[str, Table]:
             raise SchemaError(f"table {name!r} is listed in tables.csv but has no columns in columns.csv")
         columns = list(cols.pop(name))
         if r["kind"] == "fact":
-            columns += [
-                TableColumn(name, c, t, False, True, "", "", d) for c, t, d in PROVENANCE_COLUMNS
-            ]
+            columns += [TableColumn(name, c, t, False, True, "", "", d) for c, t, d in PROVENANCE_COLUMNS]
         out[name] = Table(name, r["kind"], r["sheet"], r["description"], r["description_ja"], tuple(columns))
     if cols:
         raise SchemaError(f"columns.csv describes tables missing from tables.csv: {sorted(cols)}")
@@ -304,12 +301,7 @@ def ddl() -> list[str]:
 
 def company_reference_columns() -> list[tuple[str, str]]:
     """Every (table, column) holding a ``company.company_id``; used when two companies merge."""
-    return [
-        (t.name, c.name)
-        for t in tables().values()
-        for c in t.columns
-        if c.references == "company.company_id"
-    ]
+    return [(t.name, c.name) for t in tables().values() for c in t.columns if c.references == "company.company_id"]
 
 
 _TYPE_DOC = {
@@ -367,7 +359,8 @@ def data_dictionary() -> str:
             f"### `{sheet.name}` ({'・'.join(sheet.aliases_ja)})",
             "",
             f"{sheet.description}. {sheet.description_ja}。 ({flags})",
-            "",             "| column | 日本語の見出し | type | unit | range / values | required | on error | description |",
+            "",
+            "| column | 日本語の見出し | type | unit | range / values | required | on error | description |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for c in sheet.columns:

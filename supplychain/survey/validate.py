@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..db import run
+from ..db import register_function, registered, run
 from .normalize import valid_corporate_numbers
 from .read import RawWorkbook
 from .schema import Sheet, SheetColumn, sheets
@@ -91,19 +91,13 @@ def _udf_valid_cn(numbers: pa.Array) -> pa.Array:
 
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     """Register the package's vectorised SQL functions and lookup table on ``con`` (idempotent)."""
-    for name, fn, ret in (
-        ("sc_valid_corporate_number", _udf_valid_cn, duckdb.sqltype("BOOLEAN")),
-        ("sc_part_key", part_keys, duckdb.sqltype("VARCHAR")),
-    ):
-        try:
-            con.create_function(name, fn, [duckdb.sqltype("VARCHAR")], ret, type="arrow", null_handling="special")
-        except duckdb.Error as exc:
-            if "already" not in str(exc).lower():
-                raise
-    exists = run(
-        con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_sc_lookup' AND temporary"
-    ).fetchone()[0]
-    if not exists:
+    exists = run(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_sc_lookup' AND temporary").fetchone()[0]
+    if not exists:  # first use on this connection
+        for name, fn, ret in (
+            ("sc_valid_corporate_number", _udf_valid_cn, duckdb.sqltype("BOOLEAN")),
+            ("sc_part_key", part_keys, duckdb.sqltype("VARCHAR")),
+        ):
+            register_function(con, name, fn, [duckdb.sqltype("VARCHAR")], ret, type="arrow", null_handling="special")
         run(con, "CREATE TEMP TABLE _sc_lookup (domain VARCHAR, alias VARCHAR, value VARCHAR)")
         con.executemany("INSERT INTO _sc_lookup VALUES (?, ?, ?)", _lookup_rows(con))
 
@@ -138,39 +132,36 @@ def _lookup_rows(con) -> list[tuple[str, str, str]]:
     return [(d, a, v) for (d, a), v in rows.items()]
 
 
-def _lookup(domain: str, x: str) -> str:
-    return f"(SELECT value FROM _sc_lookup WHERE domain = {_lit(domain)} AND alias = lower({x}))"
+def _parse(sheet: Sheet, c: SheetColumn, x: str, looked_up: str) -> tuple[str, str]:
+    """SQL for the loosely typed value of column ``c`` and the reason it could not be parsed.
 
-
-def _parse(sheet: Sheet, c: SheetColumn, x: str) -> tuple[str, str]:
-    """SQL for the loosely typed value of column ``c`` and the reason it could not be parsed."""
+    ``x`` is the trimmed text; ``looked_up`` the value found for it in ``_sc_lookup`` (for
+    booleans, enumerations, countries and prefectures).
+    """
     number = f"TRY_CAST(REPLACE({x}, ',', '') AS DOUBLE)"
     t = c.type
     if t in ("int", "float"):
-        return number, "not a number"
+        return number, _lit("not a number")
     if t == "share":
         pct = f"TRY_CAST(REPLACE(RTRIM({x}, '%'), ',', '') AS DOUBLE) / 100"
-        return f"CASE WHEN {x} LIKE '%\\%' ESCAPE '\\' THEN {pct} ELSE {number} END", "not a number"
+        return f"CASE WHEN {x} LIKE '%\\%' ESCAPE '\\' THEN {pct} ELSE {number} END", _lit("not a number")
     if t == "bool":
-        return (
-            f"CAST({_lookup('bool', x)} AS BOOLEAN)",
-            "not yes or no (write yes/no, 1/0, true/false, はい/いいえ or ○/×)",
-        )
+        return f"CAST({looked_up} AS BOOLEAN)", _lit("not yes or no (write yes/no, 1/0, true/false, はい/いいえ or ○/×)")
     if t == "date":
         fmts = "['%Y/%m/%d', '%Y年%m月%d日', '%Y.%m.%d', '%Y%m%d']"
         return (
             f"COALESCE(TRY_CAST({x} AS DATE), TRY_CAST(TRY_STRPTIME({x}, {fmts}) AS DATE))",
-            "not a date (write 2025-04-01)",
+            _lit("not a date (write 2025-04-01)"),
         )
     if t == "enum":
         allowed = ", ".join(f"{v}" + (f" ({'/'.join(a)})" if a else "") for v, a in c.values)
-        return _lookup(f"enum:{sheet.name}.{c.name}", x), f"not one of the allowed values: {allowed}"
+        return looked_up, _lit(f"not one of the allowed values: {allowed}")
     if t == "country":
-        return _lookup("country", x), "not an ISO 3166-1 alpha-2 country code (e.g. JP, US, CN)"
+        return looked_up, _lit("not an ISO 3166-1 alpha-2 country code (e.g. JP, US, CN)")
     if t == "origin_country":
-        return _lookup("origin_country", x), "not an ISO 3166-1 alpha-2 country code or 'unknown'"
+        return looked_up, _lit("not an ISO 3166-1 alpha-2 country code or 'unknown'")
     if t == "prefecture":
-        return _lookup("prefecture", x), "not a prefecture: write the JIS X 0401 code 01–47 or the name (e.g. 13 or 東京都)"
+        return looked_up, _lit("not a prefecture: write the JIS X 0401 code 01–47 or the name (e.g. 13 or 東京都)")
     if t == "corporate_number":
         cn = f"REGEXP_REPLACE({x}, '[\\s\\-]', '', 'g')"
         return (
@@ -180,10 +171,18 @@ def _parse(sheet: Sheet, c: SheetColumn, x: str) -> tuple[str, str]:
         )
     if t == "hs_code":
         code = f"REPLACE({x}, '.', '')"
-        return f"CASE WHEN REGEXP_FULL_MATCH({code}, '[0-9]{{4,10}}') THEN {code} END", "an HS code has 4 to 10 digits"
+        return f"CASE WHEN REGEXP_FULL_MATCH({code}, '[0-9]{{4,10}}') THEN {code} END", _lit("an HS code has 4 to 10 digits")
     if t == "city_code":
-        return f"CASE WHEN REGEXP_FULL_MATCH({x}, '[0-9]{{5,6}}') THEN {x} END", "a municipality code has 5 or 6 digits"
-    return x, ""  # text, key, ref: any text
+        return f"CASE WHEN REGEXP_FULL_MATCH({x}, '[0-9]{{5,6}}') THEN {x} END", _lit("a municipality code has 5 or 6 digits")
+    return x, "NULL"  # text, key, ref: any text
+
+
+def _lookup_domain(sheet: Sheet, c: SheetColumn) -> str | None:
+    if c.type in ("bool", "country", "origin_country", "prefecture"):
+        return c.type
+    if c.type == "enum":
+        return f"enum:{sheet.name}.{c.name}"
+    return None
 
 
 def _range_error(c: SheetColumn, v: str) -> str | None:
@@ -214,185 +213,107 @@ def _range_error(c: SheetColumn, v: str) -> str | None:
     return "CASE " + " ".join(f"WHEN {cond} THEN {_lit(msg)}" for cond, msg in checks) + " END"
 
 
-def _columns_sql(sheet: Sheet, present: set[str], text_columns: set[str]) -> str:
-    """SELECT list of step 1: raw text, loose typed value and first error of every column."""
-    parts = ["_row"]
+#: Rules across columns of one row: (sheet, column the error is put on) -> (condition over the
+#: parsed values, reason).
+ROW_RULES = {
+    ("supply", "supplier_ref"): ("supplier_ref = buyer_ref", "a company cannot supply itself: supplier_ref equals buyer_ref"),
+    ("cyber", "score"): ("score > max_score", "score is greater than max_score"),
+}
+
+
+def _stage_parse(sheet: Sheet, present: set[str], source: str) -> str:
+    """Step 1: raw text, loosely typed value and first error of every column (types, ranges,
+    required values, allowed values, row rules), and whether the row is refused so far."""
+    raw_cols, parsed_cols, err_cols, joins = ["_row"], ["r._row"], ["*"], []
     for c in sheet.columns:
-        qc = _q(c.name)
+        qc, qraw, qerr = _q(c.name), _q(c.name + "__raw"), _q(c.name + "__err")
+        sql_type = _SQL_TYPE.get(c.type, "VARCHAR")
         if c.name not in present:
-            sql_type = _SQL_TYPE.get(c.type, "VARCHAR")
-            parts += [f"NULL::VARCHAR AS {_q(c.name + '__raw')}", f"NULL::{sql_type} AS {qc}", f"NULL::VARCHAR AS {_q(c.name + '__err')}"]
+            raw_cols.append(f"NULL::VARCHAR AS {qraw}")
+            parsed_cols += [f"r.{qraw}", f"NULL::{sql_type} AS {qc}"]
+            err_cols.append(f"NULL::VARCHAR AS {qerr}")
             continue
-        x = f"NULLIF(TRIM({qc}), '')"
-        parsed, reason = _parse(sheet, c, x)
-        reason_sql = reason if reason.startswith("CASE") else _lit(reason)
-        parts.append(f"{x} AS {_q(c.name + '__raw')}")
-        parts.append(f"{parsed} AS {qc}")
-        missing = _lit("required value is missing") if c.required else "NULL"
-        parts.append(
-            f"CASE WHEN {x} IS NULL THEN {missing} WHEN ({parsed}) IS NULL THEN {reason_sql} END AS {_q(c.name + '__err')}"
-        )
-    return ", ".join(parts)
-
-
-class _SheetCheck:
-    """The temporary tables and SQL of one sheet's validation."""
-
-    def __init__(self, con, sheet: Sheet, token: str):
-        self.con = con
-        self.sheet = sheet
-        self.chk = f"_sc_chk_{token}_{sheet.name}"
-        self.ok = f"_sc_ok_{token}_{sheet.name}"
-
-    def refuse_columns(self) -> list[SheetColumn]:
-        return [c for c in self.sheet.columns if c.on_error == "refuse"]
-
-    def update_refused(self) -> None:
-        cond = " OR ".join(f"{_q(c.name + '__err')} IS NOT NULL" for c in self.refuse_columns()) or "false"
-        run(self.con, f"UPDATE {self.chk} SET _refused = ({cond})")
-
-    def set_error(self, column: str, message_sql: str, where: str, frm: str = "") -> None:
-        err = _q(column + "__err")
-        run(self.con, f"UPDATE {self.chk} AS s SET {err} = {message_sql} {frm} WHERE {err} IS NULL AND ({where})")
-
-
-def validate_workbook(con: duckdb.DuckDBPyConnection, raw: RawWorkbook, *, token: str = "v") -> ValidatedWorkbook:
-    """Validate every sheet of ``raw`` in bulk; return the accepted rows' tables and the issues.
-
-    The temporary tables are named ``_sc_ok_{token}_{sheet}``; drop them with :func:`drop_tables`.
-    """
-    register_functions(con)
-    contract = sheets()
-    checks: dict[str, _SheetCheck] = {}
-    issue_sql = []
-    rows_read: dict[str, int] = {}
-    for name, rs in raw.sheets.items():
-        sheet = contract[name]
-        chk = _SheetCheck(con, sheet, token)
-        checks[name] = chk
-        present = set(rs.table.column_names) - {"_row"}
-        text_cols = {c.name for c in sheet.columns if c.type == "text"}
-        table = rs.table
-        for col in present - text_cols:  # full-width digits and letters parse like half-width ones
-            i = table.column_names.index(col)
-            table = table.set_column(i, col, pc.utf8_normalize(table.column(col), form="NFKC"))
-        view = f"_sc_raw_{token}_{name}"
-        con.register(view, table)
-        try:
-            run(con, f"CREATE OR REPLACE TEMP TABLE {chk.chk} AS SELECT {_columns_sql(sheet, present, text_cols)}, false AS _refused FROM {view}")
-        finally:
-            con.unregister(view)
-        rows_read[name] = rs.n_rows
-        _range_checks(chk)
-        chk.update_refused()
-        _row_rules(chk)
-        _reference_checks(chk, checks, raw)
-        chk.update_refused()
-        _duplicate_checks(chk)
-        chk.update_refused()
-        _materialise(chk)
-        src = _lit(rs.source)
-        for c in sheet.columns:
-            issue_sql.append(
-                f"SELECT {_lit(name)} AS sheet, {src} AS source, _row AS row, {_lit(c.name)} AS column,"
-                f" {_q(c.name + '__raw')} AS value, {_q(c.name + '__err')} AS reason,"
-                f" CASE WHEN _refused THEN 'row_refused' ELSE 'value_dropped' END AS action,"
-                f" {list(contract).index(name)} AS _s, {sheet.columns.index(c)} AS _c"
-                f" FROM {chk.chk} WHERE {_q(c.name + '__err')} IS NOT NULL"
-            )
-    if issue_sql:
-        issues = run(con, " UNION ALL ".join(issue_sql) + " ORDER BY _s, row, _c").df()
-        issues = issues[ISSUE_COLUMNS]
-    else:
-        issues = pd.DataFrame(columns=ISSUE_COLUMNS)
-    rows_refused = {
-        name: run(con, f"SELECT count(*) FROM {chk.chk} WHERE _refused").fetchone()[0] for name, chk in checks.items()
-    }
-    for chk in checks.values():
-        run(con, f"DROP TABLE IF EXISTS {chk.chk}")
-    result = ValidatedWorkbook(
-        raw=raw,
-        tables={name: chk.ok for name, chk in checks.items()},
-        issues=issues.reset_index(drop=True),
-        rows_read=rows_read,
-        rows_refused=rows_refused,
+        raw_cols.append(f"NULLIF(TRIM({qc}), '') AS {qraw}")
+        domain = _lookup_domain(sheet, c)
+        looked_up = "NULL"
+        if domain:
+            alias = _q("l_" + c.name)
+            joins.append(f"LEFT JOIN _sc_lookup {alias} ON {alias}.domain = {_lit(domain)} AND {alias}.alias = lower(r.{qraw})")
+            looked_up = f"{alias}.value"
+        parsed = _parse(sheet, c, f"r.{qraw}", looked_up)[0]
+        reason = _parse(sheet, c, qraw, looked_up)[1]  # computed one level up, over p
+        parsed_cols += [f"r.{qraw}", f"{parsed} AS {qc}"]
+        whens = [f"WHEN {qraw} IS NULL THEN {_lit('required value is missing') if c.required else 'NULL'}"]
+        whens.append(f"WHEN {qc} IS NULL THEN {reason}")
+        rng = _range_error(c, qc)
+        if rng:
+            whens.append(f"WHEN ({rng}) IS NOT NULL THEN {rng}")
+        rule = ROW_RULES.get((sheet.name, c.name))
+        if rule:
+            whens.append(f"WHEN {rule[0]} THEN {_lit(rule[1])}")
+        err_cols.append(f"CASE {' '.join(whens)} END AS {qerr}")
+    return (
+        f"WITH r AS (SELECT {', '.join(raw_cols)} FROM {source}),"
+        f" p AS (SELECT {', '.join(parsed_cols)} FROM r {' '.join(joins)}),"
+        f" e AS (SELECT {', '.join(err_cols)} FROM p)"
+        f" SELECT *, {_refused_sql(sheet)} AS _refused FROM e"
     )
-    respondents = run(con, f"SELECT * EXCLUDE (_row) FROM {checks['respondent'].ok}").df()
-    if len(respondents) != 1:
-        what = "no valid row" if len(respondents) == 0 else f"{len(respondents)} rows"
-        result.file_errors.append(f"sheet respondent must have exactly one valid row, found {what}")
-    else:
-        result.respondent = {k: (None if pd.isna(v) else v) for k, v in respondents.iloc[0].items()}
-    return result
 
 
-def drop_tables(con, validated: ValidatedWorkbook) -> None:
-    """Drop the temporary tables of a validation."""
-    for table in validated.tables.values():
-        run(con, f"DROP TABLE IF EXISTS {table}")
+def _refused_sql(sheet: Sheet) -> str:
+    return (
+        "("
+        + (" OR ".join(f"{_q(c.name + '__err')} IS NOT NULL" for c in sheet.columns if c.on_error == "refuse") or "false")
+        + ")"
+    )
 
 
-def _range_checks(chk: _SheetCheck) -> None:
-    for c in chk.sheet.columns:
-        cond = _range_error(c, _q(c.name))
-        if cond:
-            chk.set_error(c.name, cond, f"{_q(c.name)} IS NOT NULL AND ({cond}) IS NOT NULL")
-
-
-def _row_rules(chk: _SheetCheck) -> None:
-    if chk.sheet.name == "supply":
-        chk.set_error(
-            "supplier_ref",
-            _lit("a company cannot supply itself: supplier_ref equals buyer_ref"),
-            "supplier_ref = buyer_ref",
-        )
-    if chk.sheet.name == "cyber":
-        chk.set_error("score", _lit("score is greater than max_score"), "score > max_score")
-
-
-def _reference_checks(chk: _SheetCheck, checks: dict[str, _SheetCheck], raw: RawWorkbook) -> None:
-    for c in chk.sheet.columns:
+def _stage_links(sheet: Sheet, chk: str, targets: dict[str, str]) -> str:
+    # ``chk`` may be a CTE name: the sheet's parsed rows
+    """Step 2: references to other sheets (a row pointing at a missing or refused row is refused
+    too, and says which), then duplicates of the sheet's key among the rows still accepted."""
+    joins, replace = [], {}
+    for c in sheet.columns:
         if not c.ref:
             continue
         target_sheet, target_col = c.ref
-        qc = _q(c.name)
-        if target_sheet not in checks:
-            chk.set_error(c.name, _lit(f"refers to sheet {target_sheet}, which this return does not have"), f"{qc} IS NOT NULL")
+        qc, qerr = _q(c.name), _q(c.name + "__err")
+        if target_sheet not in targets:
+            msg = _lit(f"refers to sheet {target_sheet}, which this return does not have")
+            replace[c.name] = f"CASE WHEN s.{qerr} IS NULL AND s.{qc} IS NOT NULL THEN {msg} ELSE s.{qerr} END"
             continue
-        target = checks[target_sheet]
-        if target is chk:
-            chk.update_refused()  # a self-reference looks at the rows accepted so far
-        missing = _lit(f"{target_sheet} has no row with {target_col} = ") + f" || {qc}"
-        refused = _lit(f"refers to {target_sheet} row ") + " || m.first_row || " + _lit(", which was refused")
-        chk.set_error(
-            c.name,
-            f"CASE WHEN m.first_row IS NULL THEN {missing} ELSE {refused} END",
-            "s._row = m.r AND NOT m.any_ok",
-            frm=(
-                f"FROM (SELECT s2._row AS r, min(t._row) AS first_row, coalesce(bool_or(NOT t._refused), false) AS any_ok"
-                f" FROM {chk.chk} s2 LEFT JOIN {target.chk} t ON t.{_q(target_col)} = s2.{qc}"
-                f" WHERE s2.{qc} IS NOT NULL GROUP BY s2._row) m"
-            ),
+        alias = _q("t_" + c.name)
+        joins.append(
+            f"LEFT JOIN (SELECT {_q(target_col)} AS k, min(_row) AS first_row, bool_or(NOT _refused) AS any_ok"
+            f" FROM {targets[target_sheet]} GROUP BY 1) {alias} ON {alias}.k = s.{qc}"
         )
-
-
-def _duplicate_checks(chk: _SheetCheck) -> None:
-    keys = chk.sheet.unique
+        missing = _lit(f"{target_sheet} has no row with {target_col} = ") + f" || s.{qc}"
+        refused = _lit(f"refers to {target_sheet} row ") + f" || {alias}.first_row || " + _lit(", which was refused")
+        replace[c.name] = (
+            f"CASE WHEN s.{qerr} IS NULL AND s.{qc} IS NOT NULL AND NOT coalesce({alias}.any_ok, false)"
+            f" THEN CASE WHEN {alias}.first_row IS NULL THEN {missing} ELSE {refused} END ELSE s.{qerr} END"
+        )
+    cols = ", ".join(f"{v} AS {_q(k + '__err')}" for k, v in replace.items())
+    b = f"SELECT s.* REPLACE ({cols}) FROM {chk} s {' '.join(joins)}" if replace else f"SELECT * FROM {chk}"
+    keys = sheet.unique
     if not keys:
-        return
+        return f"WITH b AS ({b}) SELECT * REPLACE ({_refused_sql(sheet)} AS _refused) FROM b"
     exprs = ", ".join(f"sc_part_key({_q(k)})" if k == "part" else _q(k) for k in keys)
-    label = " + ".join(keys)
-    chk.set_error(
-        keys[0],
-        _lit(f"duplicate: same {label} as row ") + " || d.first_row",
-        "s._row = d._row AND d._row <> d.first_row",
-        frm=f"FROM (SELECT _row, min(_row) OVER (PARTITION BY {exprs}) AS first_row FROM {chk.chk} WHERE NOT _refused) d",
+    k0 = _q(keys[0] + "__err")
+    dup = _lit(f"duplicate: same {' + '.join(keys)} as row ") + " || first_row"
+    return (
+        f"WITH b AS ({b}), b2 AS (SELECT *, {_refused_sql(sheet)} AS _refused_b FROM b),"
+        f" d AS (SELECT *, min(_row) OVER (PARTITION BY _refused_b, {exprs}) AS first_row FROM b2),"
+        f" f AS (SELECT * EXCLUDE (first_row, _refused_b) REPLACE"
+        f" (CASE WHEN {k0} IS NULL AND NOT _refused_b AND first_row <> _row THEN {dup} ELSE {k0} END AS {k0}) FROM d)"
+        f" SELECT * REPLACE ({_refused_sql(sheet)} AS _refused) FROM f"
     )
 
 
-def _materialise(chk: _SheetCheck) -> None:
+def _stage_accept(sheet: Sheet, chk: str) -> str:
+    """Step 3: the accepted rows, typed, with dropped values emptied."""
     cols = ["_row"]
-    for c in chk.sheet.columns:
+    for c in sheet.columns:
         v = _q(c.name)
         if c.on_error == "drop":
             v = f"CASE WHEN {_q(c.name + '__err')} IS NULL THEN {v} END"
@@ -400,4 +321,80 @@ def _materialise(chk: _SheetCheck) -> None:
         if sql_type:
             v = f"CAST({v} AS {sql_type})"
         cols.append(f"{v} AS {_q(c.name)}")
-    run(chk.con, f"CREATE OR REPLACE TEMP TABLE {chk.ok} AS SELECT {', '.join(cols)} FROM {chk.chk} WHERE NOT _refused ORDER BY _row")
+    return f"SELECT {', '.join(cols)} FROM {chk} WHERE NOT _refused ORDER BY _row"
+
+
+def validate_workbook(con: duckdb.DuckDBPyConnection, raw: RawWorkbook, *, token: str = "v") -> ValidatedWorkbook:
+    """Validate every sheet of ``raw`` in bulk; return the accepted rows' tables and the issues.
+
+    Three set-based statements per sheet, whatever its size. The temporary tables of accepted
+    rows are named ``_sc_ok_{token}_{sheet}``; drop them with :func:`drop_tables`.
+    """
+    register_functions(con)
+    contract = sheets()
+    chk_tables: dict[str, str] = {}
+    ok_tables: dict[str, str] = {}
+    issue_sql, refused_sql = [], []
+    rows_read: dict[str, int] = {}
+    for name, rs in raw.sheets.items():
+        sheet = contract[name]
+        chk, ok = f"_sc_chk_{token}_{name}", f"_sc_ok_{token}_{name}"
+        present = set(rs.table.column_names) - {"_row"}
+        table = rs.table
+        for col in present - {c.name for c in sheet.columns if c.type == "text"}:
+            # full-width digits and letters parse like half-width ones; names keep their spelling
+            i = table.column_names.index(col)
+            table = table.set_column(i, col, pc.utf8_normalize(table.column(col), form="NFKC"))
+        # a sheet may refer to itself (companies.parent_ref): it sees its own rows as parsed so far
+        targets = {**chk_tables, name: "parsed"}
+        with registered(con, f"_sc_raw_{token}_{name}", table) as view:
+            run(
+                con,
+                f"CREATE OR REPLACE TEMP TABLE {chk} AS WITH parsed AS ({_stage_parse(sheet, present, view)})"
+                f" SELECT * FROM ({_stage_links(sheet, 'parsed', targets)})",
+            )
+        run(con, f"CREATE OR REPLACE TEMP TABLE {ok} AS {_stage_accept(sheet, chk)}")
+        chk_tables[name], ok_tables[name] = chk, ok
+        rows_read[name] = rs.n_rows
+        any_err = " OR ".join(f"{_q(c.name + '__err')} IS NOT NULL" for c in sheet.columns)
+        refused_sql.append(
+            f"SELECT {_lit(name)} AS sheet, count(*) FILTER (WHERE _refused), count(*) FILTER (WHERE {any_err}) FROM {chk}"
+        )
+    counts = run(con, " UNION ALL ".join(refused_sql)).fetchall()
+    rows_refused = {name: n for name, n, _ in counts}
+    for name, _, n_err in counts:
+        if not n_err:
+            continue  # a clean sheet: no need to look for its issues
+        sheet, src = contract[name], _lit(raw.sheets[name].source)
+        for c in sheet.columns:
+            issue_sql.append(
+                f"SELECT {_lit(name)} AS sheet, {src} AS source, _row AS row, {_lit(c.name)} AS column,"
+                f" {_q(c.name + '__raw')} AS value, {_q(c.name + '__err')} AS reason,"
+                f" CASE WHEN _refused THEN 'row_refused' ELSE 'value_dropped' END AS action,"
+                f" {list(contract).index(name)} AS _s, {sheet.columns.index(c)} AS _c"
+                f" FROM {chk_tables[name]} WHERE {_q(c.name + '__err')} IS NOT NULL"
+            )
+    if issue_sql:
+        issues = run(con, " UNION ALL ".join(issue_sql) + " ORDER BY _s, row, _c").df()[ISSUE_COLUMNS].astype(object)
+        issues = issues.where(issues.notna(), None)
+    else:
+        issues = pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
+    for chk in chk_tables.values():
+        run(con, f"DROP TABLE IF EXISTS {chk}")
+    result = ValidatedWorkbook(
+        raw=raw, tables=ok_tables, issues=issues.reset_index(drop=True), rows_read=rows_read, rows_refused=rows_refused
+    )
+    respondents = run(con, f"SELECT * EXCLUDE (_row) FROM {ok_tables['respondent']}").fetchall()
+    if len(respondents) != 1:
+        what = "no valid row" if not respondents else f"{len(respondents)} rows"
+        result.file_errors.append(f"sheet respondent must have exactly one valid row, found {what}")
+    else:
+        cols = [c.name for c in contract["respondent"].columns]
+        result.respondent = dict(zip(cols, respondents[0]))
+    return result
+
+
+def drop_tables(con, validated: ValidatedWorkbook) -> None:
+    """Drop the temporary tables of a validation."""
+    for table in validated.tables.values():
+        run(con, f"DROP TABLE IF EXISTS {table}")

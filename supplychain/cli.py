@@ -1,0 +1,220 @@
+"""The ``supplychain`` command: a thin shell over the library.
+
+Exit codes: 0 success; 1 usage or unexpected error; 3 rows were refused or values dropped (the
+valid rows loaded; see ``supplychain rejected``); 4 a file was refused or failed (nothing of it
+loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .exceptions import SupplyChainError
+
+__all__ = ["main"]
+
+EXIT_REJECTED = 3
+EXIT_REFUSED = 4
+
+
+def _db_path(args) -> str:
+    return args.db or os.environ.get("SUPPLYCHAIN_DB") or "supplychain.duckdb"
+
+
+def _connect(args, read_only=False):
+    from .db import connect
+
+    return connect(_db_path(args), read_only=read_only)
+
+
+def _print_issues(issues, limit: int) -> None:
+    shown = issues.head(limit) if limit else issues
+    for file, group in shown.groupby("file", sort=False):
+        print(f"  {file}")
+        for r in group.itertuples(index=False):
+            where = r.source or "(file)"
+            if r.row == r.row and r.row is not None:  # not NaN
+                where += f" row {int(r.row)}"
+            if isinstance(r.column, str):
+                where += f", {r.column}"
+            value = f" = {r.value!r}" if isinstance(r.value, str) else ""
+            print(f"    {where}{value}: {r.reason} [{r.action}]")
+    if limit and len(issues) > limit:
+        print(f"  … and {len(issues) - limit} more: `supplychain rejected` lists them all")
+
+
+def cmd_ingest(args) -> int:
+    from .survey.load import ingest
+
+    con = _connect(args)
+    res = ingest(con, args.paths, wave=args.wave, strict=args.strict, progress=not args.quiet)
+    for f in res.files:
+        print(f"{f.status:>9}  {f.path}  (wave {f.wave}, {f.respondent}): {f.message}")
+    if len(res.rejected):
+        print(f"\n{len(res.rejected)} problem(s) found; refused rows are kept in the rejected_row table:")
+        _print_issues(res.rejected, args.limit)
+    if any(f.status in ("refused", "failed") for f in res.files):
+        return EXIT_REFUSED
+    if not res.ok and not args.accept_partial:
+        return EXIT_REJECTED
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .summary import database_summary
+
+    con = _connect(args, read_only=Path(_db_path(args)).exists())
+    print(database_summary(con))
+    return 0
+
+
+def cmd_rejected(args) -> int:
+    from .db import run
+
+    con = _connect(args, read_only=True)
+    where, params = [], []
+    if args.wave is not None:
+        where.append("wave = ?")
+        params.append(args.wave)
+    if args.file:
+        where.append("file_path LIKE ?")
+        params.append(f"%{args.file}%")
+    df = run(
+        con,
+        'SELECT file_path AS file, sheet AS source, row, "column", value, reason, action FROM rejected_row'
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + ' ORDER BY submission_id, sheet, row, "column"',
+        params,
+    ).df()
+    if df.empty:
+        print("no rejected rows")
+        return 0
+    _print_issues(df, 0)
+    return 0
+
+
+def cmd_template(args) -> int:
+    from .survey.template import write_template
+
+    path = write_template(args.out, lang=args.lang)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .datasets import write_survey
+
+    written = write_survey(args.out, scale=args.scale, waves=args.waves, random_state=args.seed, progress=not args.quiet)
+    print(f"wrote {len(written)} survey returns under {args.out}")
+    return 0
+
+
+def cmd_review(args) -> int:
+    from .survey.resolve import decide, review_queue
+
+    con = _connect(args)
+    if args.decide:
+        review_id, decision = args.decide
+        decide(con, review_id, decision)
+        print(f"{review_id}: {decision}")
+        return 0
+    df = review_queue(con, status=None if args.all else "pending")
+    if df.empty:
+        print("the entity review queue is empty")
+        return 0
+    for r in df.itertuples(index=False):
+        print(f"{r.review_id}  {r.score:5.1f}  {r.name_a!r}  ~  {r.name_b!r}  ({r.reason}; {r.status})")
+    print("\ndecide with: supplychain review entities --decide REVIEW_ID same|different")
+    return 0
+
+
+def cmd_dictionary(args) -> int:
+    from .survey.schema import data_dictionary
+
+    text = data_dictionary() + "\n"
+    if args.check:
+        current = Path(args.out).read_text("utf-8") if Path(args.out).exists() else ""
+        if current != text:
+            print(f"{args.out} is stale: run `make dictionary`", file=sys.stderr)
+            return 1
+        print(f"{args.out} is up to date")
+        return 0
+    Path(args.out).write_text(text, "utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="supplychain", description="Defense supply-chain risk analytics on survey data.")
+    p.add_argument("--version", action="version", version=f"supplychain {__version__}")
+    p.add_argument("--db", help="database file (default: $SUPPLYCHAIN_DB or supplychain.duckdb)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what the library does")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="load survey returns (.xlsx files, CSV folders, or folders of them)")
+    s.add_argument("paths", nargs="+")
+    s.add_argument("--wave", type=int, help="refuse files that belong to another wave")
+    s.add_argument("--strict", action="store_true", help="refuse a whole file on any problem")
+    s.add_argument(
+        "--accept-partial",
+        action="store_true",
+        help=f"exit 0 rather than {EXIT_REJECTED} when rows were refused (files still refused exit {EXIT_REFUSED})",
+    )
+    s.add_argument("--limit", type=int, default=40, help="problems to print (0 = all)")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("summary", help="what the database holds")
+    s.set_defaults(func=cmd_summary)
+
+    s = sub.add_parser("rejected", help="list refused rows and dropped values")
+    s.add_argument("--wave", type=int)
+    s.add_argument("--file", help="part of the file path")
+    s.set_defaults(func=cmd_rejected)
+
+    s = sub.add_parser("template", help="write an empty survey workbook for respondents")
+    s.add_argument("out")
+    s.add_argument("--lang", choices=["ja", "en"], default="ja", help="language of headers and notes")
+    s.set_defaults(func=cmd_template)
+
+    s = sub.add_parser("sample", help="write synthetic survey returns")
+    s.add_argument("--scale", choices=["sample", "national", "economy"], default="sample")
+    s.add_argument("--out", required=True)
+    s.add_argument("--waves", type=int, default=None, help="number of waves (default: 4 for sample, 1 otherwise)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("review", help="human review queues")
+    s.add_argument("queue", choices=["entities"])
+    s.add_argument("--all", action="store_true", help="include decided pairs")
+    s.add_argument("--decide", nargs=2, metavar=("REVIEW_ID", "DECISION"), help="DECISION is same or different")
+    s.set_defaults(func=cmd_review)
+
+    s = sub.add_parser("dictionary", help="write (or --check) docs/data-dictionary.md from the schema")
+    s.add_argument("--out", default="docs/data-dictionary.md")
+    s.add_argument("--check", action="store_true")
+    s.set_defaults(func=cmd_dictionary)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except SupplyChainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; every file is loaded whole or not at all", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

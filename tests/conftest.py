@@ -1,0 +1,103 @@
+"""Shared fixtures: tiny hand-built survey returns with known answers, and the sample once."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+import supplychain as sc
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+
+# Valid corporate numbers (check digits worked out by hand with the NTA rule; see test_normalize)
+CN_A = "7123456789012"  # given as valid in the issue
+CN_B = "5180001008846"  # given as valid in the issue
+CN_C = "3000000000006"  # base 000000000006: Σ = 6·1 = 6, 9 − 6 mod 9 = 3
+
+
+def write_csv_return(folder: Path, sheets: dict[str, list[list]], *, encoding="utf-8") -> Path:
+    """Write a CSV-folder survey return: ``sheets`` maps file stem -> rows (header first)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in sheets.items():
+        with open(folder / f"{name}.csv", "w", newline="", encoding=encoding) as f:
+            csv.writer(f).writerows(rows)
+    return folder
+
+
+def write_xlsx_return(path: Path, sheets: dict[str, list[list]]) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for r in rows:
+            ws.append(r)
+    wb.save(path)
+    return path
+
+
+def basic_return(wave=2025, respondent="株式会社テスト重工", respondent_cn=CN_A) -> dict[str, list[list]]:
+    """A small, fully valid return: a prime (S1) buying two parts from three suppliers."""
+    return {
+        "respondent": [["wave", "respondent_corporate_number", "respondent_name"], [wave, respondent_cn, respondent]],
+        "companies": [
+            ["company_ref", "corporate_number", "name", "country", "prefecture_code", "is_prime"],
+            ["S1", CN_A, "株式会社テスト重工", "JP", "13", "yes"],
+            ["S2", CN_B, "山田精機株式会社", "JP", "23", ""],
+            ["S3", "", "北辰電子(株)", "JP", "27", ""],
+            ["S4", "", "Kavro Alloys Inc.", "US", "", ""],
+        ],
+        "programs": [["program", "name", "category", "prime_ref"], ["P1", "試験装備", "tank", "S1"]],
+        "supply": [
+            [
+                "program",
+                "buyer_ref",
+                "supplier_ref",
+                "part",
+                "share",
+                "substitutability",
+                "alternatives_qualified",
+                "reported_tier",
+            ],
+            ["P1", "S1", "S2", "歯車", "0.6", "yes", "1", "1"],
+            ["P1", "S1", "S3", "歯車", "0.4", "yes", "1", "1"],
+            ["P1", "S1", "S4", "チタン合金", "1", "no", "0", "1"],
+        ],
+    }
+
+
+@pytest.fixture
+def con():
+    c = sc.connect()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory):
+    """The committed sample, ingested once for the whole session (read-only use)."""
+    if not SAMPLE.exists():
+        pytest.fail("data/sample is missing: run `make sample`")
+    path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
+    c = sc.connect(path)
+    result = sc.ingest(c, SAMPLE)
+    yield c, result
+    c.close()
+
+
+@pytest.fixture
+def tmp_copy(tmp_path):
+    def copy(src: Path) -> Path:
+        dst = tmp_path / src.name
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy(src, dst)
+        return dst
+
+    return copy

@@ -1,0 +1,73 @@
+"""Entity resolution: variants merge, different firms stay apart, the review queue remembers."""
+
+import supplychain as sc
+from supplychain.db import run
+from supplychain.survey.resolve import decide, review_queue
+
+from .conftest import CN_B, basic_return, write_csv_return
+
+
+def _book(respondent, rows, wave=2025):
+    """A return from ``respondent`` listing itself (S1) buying a part from each company in rows."""
+    book = basic_return(wave=wave, respondent=respondent, respondent_cn="")
+    book["respondent"][1][1] = ""
+    book["companies"] = [book["companies"][0], ["S1", "", respondent, "JP", "13", ""]]
+    book["supply"] = [book["supply"][0]]
+    for i, (cn, name, country, pref) in enumerate(rows, start=2):
+        book["companies"].append([f"S{i}", cn, name, country, pref, ""])
+        book["supply"].append(["P1", "S1", f"S{i}", f"部品{i}", "1", "", "", ""])
+    return book
+
+
+def test_variant_spellings_of_one_firm_merge(con, tmp_path):
+    spellings = ["山田精機株式会社", "(株)山田精機", "山田精機㈱", "株式会社　山田精機"]
+    for i, name in enumerate(spellings):
+        cn = CN_B if i == 0 else ""  # only the first return knows the corporate number
+        sc.ingest(con, write_csv_return(tmp_path / f"r{i}", _book(f"回答者{i}", [(cn, name, "JP", "23")])))
+    ids = run(con, "SELECT DISTINCT company_id FROM company_report WHERE name LIKE '%山田精機%'").fetchall()
+    assert len(ids) == 1
+    assert run(con, "SELECT corporate_number FROM company WHERE company_id = ?", [ids[0][0]]).fetchone() == (CN_B,)
+    methods = run(con, "SELECT match_method FROM company_report WHERE name LIKE '%山田精機%' ORDER BY submission_id").fetchall()
+    assert [m for (m,) in methods] == ["new", "name_exact", "name_exact", "name_exact"]
+
+
+def test_same_name_in_different_prefectures_stays_apart(con, tmp_path):
+    sc.ingest(con, write_csv_return(tmp_path / "a", _book("回答者A", [("", "山田精機株式会社", "JP", "13")])))
+    sc.ingest(con, write_csv_return(tmp_path / "b", _book("回答者B", [("", "山田精機株式会社", "JP", "27")])))
+    prefs = run(con, "SELECT prefecture_code FROM company WHERE name_normalized = '山田精機' ORDER BY 1").fetchall()
+    assert prefs == [("13",), ("27",)]
+    assert review_queue(con).empty  # different prefectures are not even a question
+
+
+def test_two_corporate_numbers_are_two_firms_even_with_one_name(con, tmp_path):
+    sc.ingest(con, write_csv_return(tmp_path / "a", _book("回答者A", [("7123456789012", "山田精機株式会社", "JP", "13")])))
+    sc.ingest(con, write_csv_return(tmp_path / "b", _book("回答者B", [("5180001008846", "山田精機株式会社", "JP", "13")])))
+    assert run(con, "SELECT count(*) FROM company WHERE name_normalized = '山田精機'").fetchone()[0] == 2
+
+
+def test_similar_name_goes_to_review_and_the_decision_is_remembered(con, tmp_path):
+    sc.ingest(con, write_csv_return(tmp_path / "a", _book("回答者A", [("", "東邦ミナト精機株式会社", "JP", "13")])))
+    sc.ingest(con, write_csv_return(tmp_path / "b", _book("回答者B", [("", "東邦ミナト精器株式会社", "JP", "13")])))
+    q = review_queue(con)
+    assert list(q["name_a"]) == ["東邦ミナト精機株式会社"] and list(q["name_b"]) == ["東邦ミナト精器株式会社"]
+    # never merged silently: two companies until someone decides
+    assert run(con, "SELECT count(*) FROM company WHERE name LIKE '東邦ミナト%'").fetchone()[0] == 2
+    decide(con, q["review_id"][0], "same", user="analyst")
+    assert run(con, "SELECT count(*) FROM company WHERE name LIKE '東邦ミナト%'").fetchone()[0] == 1
+    assert run(con, "SELECT count(DISTINCT supplier_id) FROM supply WHERE part_id IN ('部品2')").fetchone()[0] == 1
+    # the next wave's return with the typo resolves to the same company without asking again
+    sc.ingest(con, write_csv_return(tmp_path / "c", _book("回答者B", [("", "東邦ミナト精器株式会社", "JP", "13")], wave=2026)))
+    assert run(con, "SELECT count(*) FROM company WHERE name LIKE '東邦ミナト%'").fetchone()[0] == 1
+    last = run(con, "SELECT match_method FROM company_report WHERE wave = 2026 AND name LIKE '東邦ミナト%'").fetchone()
+    assert last == ("review_same",)
+    assert review_queue(con).empty
+    assert run(con, "SELECT user_name, action FROM audit_log").fetchall() == [("analyst", "entity_review")]
+
+
+def test_different_decision_is_remembered_too(con, tmp_path):
+    sc.ingest(con, write_csv_return(tmp_path / "a", _book("回答者A", [("", "東邦ミナト精機株式会社", "JP", "13")])))
+    sc.ingest(con, write_csv_return(tmp_path / "b", _book("回答者B", [("", "東邦ミナト精器株式会社", "JP", "13")])))
+    decide(con, review_queue(con)["review_id"][0], "different")
+    sc.ingest(con, write_csv_return(tmp_path / "c", _book("回答者C", [("", "東邦ミナト精器株式会社", "JP", "13")], wave=2026)))
+    assert review_queue(con).empty
+    assert run(con, "SELECT count(*) FROM company WHERE name LIKE '東邦ミナト%'").fetchone()[0] == 2
