@@ -352,7 +352,7 @@ def _build_links(rng, firms: pd.DataFrame, programs: pd.DataFrame, scale: Scale)
             bp = pd.DataFrame({"buyer": buyers, "klass": klass, "part_no": part_no}).drop_duplicates(
                 ["buyer", "klass", "part_no"]
             )
-            n_sup = rng.choice([1, 2, 3], size=len(bp), p=[0.52, 0.32, 0.16])
+            n_sup = rng.choice([1, 2, 3], size=len(bp), p=[0.46, 0.36, 0.18])
             rows = []
             for j in range(3):
                 sel = bp[n_sup > j]
@@ -502,7 +502,7 @@ def _update_intent(rng, s: pd.DataFrame) -> pd.DataFrame:
     """Declared intent follows the same drivers (without intent itself): 3–8 % considering."""
     s = s.copy()
     drivers = _withdrawal_logit(s.assign(withdrawal_intent="none")) - WITHDRAWAL_DRIVERS["intercept"]
-    p_consider = 1 / (1 + np.exp(-(-4.6 + 1.0 * drivers)))
+    p_consider = 1 / (1 + np.exp(-(-4.9 + 1.0 * drivers)))
     intent = s["withdrawal_intent"].to_numpy().copy()
     r = rng.random(len(s))
     intent = np.where((intent == "none") & (r < p_consider), "considering", intent)
