@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/supplychain --db $(DB) ingest $(SAMPLE)
+	$(VENV)/bin/supplychain --db $(DB) ingest --accept-partial --limit 12 $(SAMPLE)
 	$(VENV)/bin/supplychain --db $(DB) summary
 
 lint: $(VENV)/.installed

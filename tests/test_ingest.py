@@ -125,6 +125,10 @@ def test_corrected_file_replaces_the_respondents_rows(con, tmp_path):
     assert run(con, "SELECT list_sort(list(share)) FROM supply").fetchone()[0] == [0.3, 0.7]
     log = run(con, "SELECT submission_id, status, superseded_by, replaces_submission_id FROM ingest_log ORDER BY 1").fetchall()
     assert log == [(1, "superseded", 2, None), (2, "loaded", None, 1)]
+    # loading the replaced original again changes nothing: it is the same content as before
+    again = sc.ingest(con, tmp_path / "v1").files[0]
+    assert again.status == "unchanged" and "which submission 2 replaced" in again.message
+    assert run(con, "SELECT list_sort(list(share)) FROM supply").fetchone()[0] == [0.3, 0.7]
     # the other wave is untouched by a replacement in this one
     sc.ingest(con, write_csv_return(tmp_path / "w24", basic_return(wave=2024)))
     sc.ingest(con, write_csv_return(tmp_path / "v3", basic_return()))

@@ -177,9 +177,13 @@ def ingest(con, paths, *, wave: int | None = None, strict: bool = False, progres
     return IngestResult(results)
 
 
-def _active_submission(con, sha: str):
+def _earlier_submission(con, sha: str):
+    """A submission with exactly this content that was loaded (or loaded and later replaced)."""
     return run(
-        con, "SELECT submission_id, wave FROM ingest_log WHERE sha256 = ? AND status IN ('loaded', 'partial')", [sha]
+        con,
+        """SELECT submission_id, wave, respondent_name, status, superseded_by FROM ingest_log
+           WHERE sha256 = ? AND status IN ('loaded', 'partial', 'superseded') ORDER BY submission_id DESC LIMIT 1""",
+        [sha],
     ).fetchone()
 
 
@@ -206,14 +210,14 @@ def _ingest_one(con, path: Path, *, wave: int | None, strict: bool) -> FileResul
     except OSError as exc:
         return _refuse(con, path, None, None, None, _file_issue(f"cannot read: {exc}"), f"cannot read: {exc}")
     if sha:
-        found = _active_submission(con, sha)
+        found = _earlier_submission(con, sha)
         if found:
+            sid, found_wave, respondent, status, superseded_by = found
+            why = f"identical to submission {sid}"
+            if status == "superseded":
+                why += f", which submission {superseded_by} replaced"
             return FileResult(
-                str(path),
-                "unchanged",
-                wave=found[1],
-                submission_id=found[0],
-                message=f"identical to submission {found[0]}; nothing to do",
+                str(path), "unchanged", wave=found_wave, respondent=respondent, submission_id=sid, message=f"{why}; nothing to do"
             )
     try:
         raw = read_survey(path)
