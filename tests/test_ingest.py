@@ -131,7 +131,9 @@ def test_corrected_file_replaces_the_respondents_rows(con, tmp_path):
     assert run(con, "SELECT list_sort(list(share)) FROM supply").fetchone()[0] == [0.3, 0.7]
     # the other wave is untouched by a replacement in this one
     sc.ingest(con, write_csv_return(tmp_path / "w24", basic_return(wave=2024)))
-    sc.ingest(con, write_csv_return(tmp_path / "v3", basic_return()))
+    third = basic_return()
+    third["supply"][3][4] = "1.0"  # a third version: same rows as the first, other bytes
+    assert sc.ingest(con, write_csv_return(tmp_path / "v3", third)).files[0].replaced_submission_id == 2
     assert run(con, "SELECT wave, count(*) FROM supply GROUP BY 1 ORDER BY 1").fetchall() == [(2024, 3), (2025, 3)]
 
 
