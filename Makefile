@@ -35,7 +35,7 @@ lab: $(VENV)/.lab
 	SUPPLYCHAIN_DB=$(abspath $(DB)) $(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 sample: $(VENV)/.installed
-	$(VENV)/bin/supplychain sample --scale sample --out $(SAMPLE)
+	$(VENV)/bin/supplychain sample --scale sample --force --out $(SAMPLE)
 
 dictionary: $(VENV)/.installed
 	$(VENV)/bin/supplychain dictionary --out docs/data-dictionary.md

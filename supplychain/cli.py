@@ -109,7 +109,9 @@ def cmd_template(args) -> int:
 def cmd_sample(args) -> int:
     from .datasets import write_survey
 
-    written = write_survey(args.out, scale=args.scale, waves=args.waves, random_state=args.seed, progress=not args.quiet)
+    written = write_survey(
+        args.out, scale=args.scale, waves=args.waves, random_state=args.seed, progress=not args.quiet, overwrite=args.force
+    )
     print(f"wrote {len(written)} survey returns under {args.out}")
     return 0
 
@@ -187,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--waves", type=int, default=None, help="number of waves (default: 4 for sample, 1 otherwise)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--force", action="store_true", help="replace the waves already in --out")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("review", help="human review queues")

@@ -97,12 +97,13 @@ class Scale:
     parts_per_buyer: tuple[float, ...]  # Poisson mean of parts bought, by buyer tier 0..5
     responders_per_program: int
     format: str
+    popularity_shape: float = 1.3  # Pareto shape of how often a firm is picked: lower = more hubs
 
 
 SCALES = {
     "sample": Scale(4, 1_300, 4, (14.0, 4.0, 2.6, 1.9, 1.4, 1.0), 2, "xlsx"),
-    "national": Scale(40, 100_000, 1, (30.0, 7.0, 4.2, 3.0, 2.2, 1.5), 3, "csv"),
-    "economy": Scale(200, 1_000_000, 1, (40.0, 8.0, 4.8, 3.4, 2.5, 1.6), 3, "csv"),
+    "national": Scale(80, 170_000, 1, (10.0, 3.5, 2.4, 1.8, 1.3, 1.0), 3, "csv", 3.0),
+    "economy": Scale(800, 1_700_000, 1, (10.0, 3.5, 2.4, 1.8, 1.3, 1.0), 3, "csv", 3.0),
 }
 
 #: How the hidden withdrawal process uses the survey fields (log-odds added per driver).
@@ -183,7 +184,7 @@ def _corporate_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     return out
 
 
-def _make_firms(rng: np.random.Generator, n: int, n_primes: int) -> pd.DataFrame:
+def _make_firms(rng: np.random.Generator, n: int, n_primes: int, popularity_shape: float = 1.3) -> pd.DataFrame:
     level_share = np.array([0.08, 0.18, 0.24, 0.22, 0.16, 0.12])
     levels = np.concatenate([np.zeros(n_primes, dtype=np.int64), 1 + rng.choice(6, size=n - n_primes, p=level_share)])
     mix = CLASS_MIX[np.clip(levels - 1, 0, 5)]
@@ -266,7 +267,7 @@ def _make_firms(rng: np.random.Generator, n: int, n_primes: int) -> pd.DataFrame
     employees = np.maximum(5, np.round(np.exp(rng.normal(4.2, 1.4, n)))).astype(np.int64)
     employees[:n_primes] = rng.integers(8_000, 60_000, size=n_primes)
     is_sme = employees <= 300
-    popularity = 1.0 + rng.pareto(1.3, size=n)
+    popularity = 1.0 + rng.pareto(popularity_shape, size=n)
     return pd.DataFrame(
         {
             "level": levels,
@@ -411,29 +412,56 @@ def _link_attributes(rng, links: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFr
 
 
 def _origins(rng, links: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:
-    """Country shares of what Japanese material suppliers buy abroad; deeper → more unknown."""
+    """Country shares of what Japanese material suppliers buy abroad; deeper → more unknown.
+
+    Vectorised: up to three countries per (supplier, part) drawn without replacement by the
+    Gumbel-top-k trick over the class's country weights, Dirichlet shares, and an ``unknown``
+    share whose probability grows with the tier.
+    """
     cand = links[links["klass"].isin(["materials", "rare_earth", "chemicals"])].drop_duplicates(["supplier", "part"])
     cand = cand[firms["country"].to_numpy()[cand["supplier"].to_numpy()] == "JP"]
-    rows = []
-    for r in cand.itertuples():
-        if rng.random() > 0.75:
-            continue
-        _, countries = FOREIGN[r.klass]
-        k = rng.integers(1, 4)
-        picks = rng.choice(list(countries), size=min(k, len(countries)), replace=False, p=list(countries.values()))
-        w = rng.dirichlet(np.ones(len(picks)) * 1.5)
-        p_unknown = min(0.8, 0.12 * max(r.tier - 2, 0))
-        unknown = rng.uniform(0.2, 0.6) if rng.random() < p_unknown else 0.0
-        shares = np.round(w * (1 - unknown), 2)
-        entries = dict(zip(picks, shares))
-        if unknown:
-            entries["unknown"] = 0.0
-        key = "unknown" if unknown else picks[0]
-        entries[key] = round(entries[key] + 1 - sum(entries.values()), 2)
-        for c, s in entries.items():
-            if s > 0:
-                rows.append((r.supplier, r.part, c, s))
-    return pd.DataFrame(rows, columns=["supplier", "part", "origin_country", "share"])
+    cand = cand[rng.random(len(cand)) <= 0.75]
+    frames = []
+    for klass, g in cand.groupby("klass", sort=True):
+        countries = np.array(list(FOREIGN[klass][1]), dtype=object)
+        logp = np.log(np.array(list(FOREIGN[klass][1].values())))
+        n, m = len(g), len(countries)
+        order = np.argsort(-(logp + rng.gumbel(size=(n, m))), axis=1)[:, : min(3, m)]
+        k = np.minimum(rng.integers(1, 4, size=n), order.shape[1])
+        w = rng.gamma(1.5, size=order.shape) * (np.arange(order.shape[1]) < k[:, None])
+        w = w / w.sum(axis=1, keepdims=True)
+        p_unknown = np.minimum(0.8, 0.12 * np.maximum(g["tier"].to_numpy() - 2, 0))
+        unknown = np.where(rng.random(n) < p_unknown, rng.uniform(0.2, 0.6, n), 0.0)
+        shares = np.round(w * (1 - unknown)[:, None], 2)
+        unknown = np.round(1 - shares.sum(axis=1), 2) * (unknown > 0)
+        shares[:, 0] += np.where(unknown > 0, 0.0, np.round(1 - shares.sum(axis=1), 2))
+        cols = [
+            pd.DataFrame(
+                {
+                    "supplier": g["supplier"].to_numpy(),
+                    "part": g["part"].to_numpy(),
+                    "origin_country": countries[order[:, j]],
+                    "share": np.round(shares[:, j], 2),
+                }
+            )
+            for j in range(order.shape[1])
+        ]
+        cols.append(
+            pd.DataFrame(
+                {
+                    "supplier": g["supplier"].to_numpy(),
+                    "part": g["part"].to_numpy(),
+                    "origin_country": "unknown",
+                    "share": unknown,
+                }
+            )
+        )
+        frames.append(pd.concat(cols, ignore_index=True))
+    if not frames:
+        return pd.DataFrame(columns=["supplier", "part", "origin_country", "share"])
+    out = pd.concat(frames, ignore_index=True)
+    out = out[out["share"] > 0]
+    return out.sort_values(["supplier", "part", "origin_country"], kind="stable").reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -630,7 +658,7 @@ def make_survey(
         raise SupplyChainError(f"waves must be at least 1, got {waves}")
     rng = np.random.default_rng(random_state)
     kinds = [PROGRAM_KINDS[i % len(PROGRAM_KINDS)] for i in range(sc.programs)]
-    firms = _make_firms(rng, sc.firms, sc.programs)
+    firms = _make_firms(rng, sc.firms, sc.programs, sc.popularity_shape)
     programs = pd.DataFrame(
         {
             "code": [k[0] if i < len(PROGRAM_KINDS) else f"{k[0]}-{i // len(PROGRAM_KINDS)}" for i, k in enumerate(kinds)],
@@ -1125,8 +1153,12 @@ def write_survey(
     random_state: int = 0,
     survey: SyntheticSurvey | None = None,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write synthetic survey returns under ``out/<wave>/``, one per respondent and wave.
+
+    ``out`` must be empty or absent, unless ``overwrite=True``, which first removes the wave
+    folders and README this function writes (so no stale return from another run is left).
 
     ``sample`` writes ``.xlsx`` workbooks (one return per wave as a Shift_JIS CSV folder, and a
     corrected resubmission in the last wave); ``national`` and ``economy`` write CSV folders.
@@ -1134,6 +1166,14 @@ def write_survey(
     """
     survey = survey or make_survey(scale, waves=waves, random_state=random_state)
     out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise SupplyChainError(f"{out} is not empty; choose an empty folder or pass overwrite=True (--force)")
+        import shutil
+
+        for w in survey.waves:
+            shutil.rmtree(out / str(w), ignore_errors=True)
+        (out / "README.md").unlink(missing_ok=True)
     rng = np.random.default_rng(random_state + 7919)
     names, direct = _respondents(survey, rng)
     fmt = SCALES[survey.scale].format
