@@ -212,22 +212,17 @@ _GENERIC_SUFFIXES = sorted(
 )
 
 
+_GENERIC_RE = re.compile("(?:" + "|".join(map(re.escape, _GENERIC_SUFFIXES)) + ")+$")
+
+
 def distinctive_name(normalized: str) -> str:
     """A normalised name without trailing generic business words, for similarity scoring.
 
     >>> distinctive_name("kavroalloys"), distinctive_name("東邦精機"), distinctive_name("工業")
     ('kavro', '東邦', '工業')
     """
-    text = normalized
-    changed = True
-    while changed:
-        changed = False
-        for word in _GENERIC_SUFFIXES:
-            if text.endswith(word) and len(text) > len(word):
-                text = text[: -len(word)]
-                changed = True
-                break
-    return text
+    stripped = _GENERIC_RE.sub("", normalized)
+    return stripped or normalized
 
 
 def normalize_part_name(name: str) -> str:

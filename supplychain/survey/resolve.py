@@ -7,8 +7,9 @@ Rules, in order (DESIGN §2, issue 2):
    entities``) is decided the same way in every later file and wave.
 3. **Exact name key.** The normalised name (:func:`~supplychain.survey.normalize.normalize_company_name`)
    plus country and prefecture. Two different corporate numbers are never merged by name.
-4. **Similar names** (rapidfuzz ``ratio`` ≥ ``review_threshold`` of the names without generic
-   business words, :func:`~supplychain.survey.normalize.distinctive_name`; same country and prefecture) are
+4. **Similar names** — at most :data:`MAX_EDITS` character edits apart, and rapidfuzz ``ratio`` ≥
+   ``review_threshold`` once generic business words are set aside
+   (:func:`~supplychain.survey.normalize.distinctive_name`); same country and prefecture — are
    *not* merged: the mention becomes a company of its own and the pair goes to the review queue.
 
 Different prefectures never match by name: two firms called 山田精機 in 東京都 and 大阪府 are
@@ -21,8 +22,10 @@ import getpass
 import hashlib
 import logging
 
+import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from ..db import registered, run, transaction
 from ..exceptions import SupplyChainError
@@ -33,8 +36,10 @@ __all__ = ["resolve_companies", "name_key", "company_id_for", "review_queue", "d
 
 log = logging.getLogger(__name__)
 
-#: Name similarity (0–100, rapidfuzz ratio of the normalised names) from which a pair is queued.
+#: Name similarity (0–100, rapidfuzz ratio of the names without generic words) from which a pair is queued.
 REVIEW_THRESHOLD = 80.0
+#: At most this many character edits between the normalised names of a queued pair.
+MAX_EDITS = 2
 
 
 def name_key(name: str, country: str | None, prefecture: str | None) -> str:
@@ -52,7 +57,7 @@ def _hash(text: str, n: int = 12) -> str:
 
 def company_id_for(corporate_number: str | None, key: str) -> str:
     """Stable internal id of a new company: from its corporate number, else from its name key."""
-    return "C" + _hash(f"cn:{corporate_number}" if corporate_number else f"nm:{key}")
+    return "C" + _hash(f"cn:{corporate_number}" if isinstance(corporate_number, str) and corporate_number else f"nm:{key}")
 
 
 def review_id_for(key_a: str, key_b: str) -> str:
@@ -76,88 +81,140 @@ def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_thresho
     df["match_method"] = None
     df["match_score"] = None
 
-    existing = run(
-        con,
-        "SELECT company_id, corporate_number, name, country, prefecture_code, name_normalized,"
-        " country || '|' || coalesce(prefecture_code, '') || '|' || name_normalized AS key FROM company",
-    ).df()
-    by_number = dict(zip(existing["corporate_number"].dropna(), existing.loc[existing["corporate_number"].notna(), "company_id"]))
-    by_key: dict[str, list[tuple[str, str | None]]] = {}
-    for cid, cn, key in zip(existing["company_id"], existing["corporate_number"], existing["key"]):
-        by_key.setdefault(key, []).append((cid, None if pd.isna(cn) else cn))
-    decided = run(con, "SELECT key_a, key_b, company_id_a, status FROM entity_review WHERE status <> 'pending'").df()
-    same = {b: a_id for b, a_id, s in zip(decided["key_b"], decided["company_id_a"], decided["status"]) if s == "same"}
-    different = {(a, b) for a, b, s in zip(decided["key_a"], decided["key_b"], decided["status"]) if s == "different"}
-
-    for i, row in df.iterrows():
-        cn = row["corporate_number"] if isinstance(row["corporate_number"], str) else None
-        if cn and cn in by_number:
-            df.at[i, "company_id"], df.at[i, "match_method"] = by_number[cn], "corporate_number"
-            continue
-        if row["key"] in same:
-            df.at[i, "company_id"], df.at[i, "match_method"] = same[row["key"]], "review_same"
-            continue
-        candidates = [(cid, ccn) for cid, ccn in by_key.get(row["key"], []) if not (cn and ccn and ccn != cn)]
-        if len(candidates) == 1:
-            df.at[i, "company_id"], df.at[i, "match_method"], df.at[i, "match_score"] = candidates[0][0], "name_exact", 100.0
+    df["_p"] = [p if isinstance(p, str) else "" for p in df["prefecture_code"]]
+    df["_cn"] = pd.Series([x if isinstance(x, str) else None for x in df["corporate_number"]], index=df.index, dtype=object)
+    mentions = df[["company_ref", "_cn", "key", "country", "_p", "name_normalized"]]
+    # Only the companies that could match this file are fetched: by number, by name key, by a
+    # remembered decision. Set-based joins, so the cost follows the file, not the database.
+    with registered(con, "_sc_mentions", mentions):
+        by_number = run(
+            con,
+            """SELECT m.company_ref, c.company_id FROM _sc_mentions m
+                                JOIN company c ON c.corporate_number = m._cn""",
+        ).df()
+        same = run(
+            con,
+            """SELECT m.company_ref, any_value(e.company_id_a) AS company_id FROM _sc_mentions m
+                           JOIN entity_review e ON e.key_b = m.key AND e.status = 'same' GROUP BY 1""",
+        ).df()
+        by_key = run(
+            con,
+            """SELECT m.company_ref, c.company_id FROM _sc_mentions m
+                             JOIN company c ON c.country = m.country AND coalesce(c.prefecture_code, '') = m._p
+                                           AND c.name_normalized = m.name_normalized
+                             WHERE m._cn IS NULL OR c.corporate_number IS NULL OR c.corporate_number = m._cn""",
+        ).df()
+    by_key = by_key[by_key.groupby("company_ref")["company_id"].transform("nunique") == 1].drop_duplicates("company_ref")
+    for found, method, score in (
+        (by_key, "name_exact", 100.0),
+        (same, "review_same", None),
+        (by_number, "corporate_number", None),
+    ):
+        # later assignments win: a corporate number beats a decision, which beats a name
+        idx = df["company_ref"].map(dict(zip(found["company_ref"], found["company_id"])))
+        hit = idx.notna()
+        df.loc[hit, "company_id"] = idx[hit]
+        df.loc[hit, "match_method"] = method
+        df.loc[hit, "match_score"] = score
 
     # New companies: one id per corporate number or name key, even when listed twice in the file.
     new = df["company_id"].isna()
-    df.loc[new, "company_id"] = [
-        company_id_for(cn if isinstance(cn, str) else None, key)
-        for cn, key in zip(df.loc[new, "corporate_number"], df.loc[new, "key"])
-    ]
+    df.loc[new, "company_id"] = [company_id_for(cn, key) for cn, key in zip(df.loc[new, "_cn"], df.loc[new, "key"])]
     df.loc[new, "match_method"] = "new"
 
-    reviews = _queue_similar(df[new], existing, different, review_threshold, wave)
+    reviews = _queue_similar(con, df[new], review_threshold, wave)
     _write_companies(con, df, wave)
     if reviews:
-        con.executemany(
-            "INSERT INTO entity_review SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?"
-            " WHERE NOT EXISTS (SELECT 1 FROM entity_review WHERE review_id = ?)",
-            [r + (r[0],) for r in reviews],
-        )
+        cols = [
+            "review_id",
+            "key_a",
+            "key_b",
+            "company_id_a",
+            "company_id_b",
+            "name_a",
+            "name_b",
+            "score",
+            "reason",
+            "first_wave",
+        ]
+        with registered(con, "_sc_reviews", pd.DataFrame(reviews, columns=cols)):
+            run(
+                con,
+                """INSERT INTO entity_review
+                        SELECT review_id, key_a, key_b, company_id_a, company_id_b, name_a, name_b, score, reason,
+                               'pending', NULL, NULL, first_wave
+                        FROM _sc_reviews r WHERE NOT EXISTS (SELECT 1 FROM entity_review e WHERE e.review_id = r.review_id)""",
+            )
         log.info("%d company pairs queued for review", len(reviews))
-    return df.drop(columns=["key"])
+    return df.drop(columns=["key", "_p", "_cn"])
 
 
-def _queue_similar(new: pd.DataFrame, existing: pd.DataFrame, different: set, threshold: float, wave: int) -> list[tuple]:
-    """Pairs (existing company, new mention) with similar names in the same country and prefecture."""
-    if new.empty or existing.empty:
+def _queue_similar(con, new: pd.DataFrame, threshold: float, wave: int) -> list[tuple]:
+    """Pairs (existing company, new mention) with similar names in the same country and prefecture.
+
+    Candidates are the companies already in the database in the blocks (country, prefecture) of
+    the new mentions; pairs decided ``different`` before are not asked again.
+    """
+    if new.empty:
         return []
+    blocks = new[["country", "_p"]].drop_duplicates()
+    with registered(con, "_sc_blocks", blocks), registered(con, "_sc_new_keys", new[["key"]]):
+        existing = run(
+            con,
+            """
+            SELECT c.company_id, c.corporate_number, c.name, c.country, coalesce(c.prefecture_code, '') AS _p,
+                   c.name_normalized, c.country || '|' || coalesce(c.prefecture_code, '') || '|' || c.name_normalized AS key
+            FROM company c JOIN _sc_blocks b ON b.country = c.country AND b._p = coalesce(c.prefecture_code, '')
+            ORDER BY c.company_id""",
+        ).df()
+        different = {
+            tuple(r)
+            for r in run(
+                con,
+                """SELECT key_a, key_b FROM entity_review
+                     WHERE status = 'different' AND key_b IN (SELECT key FROM _sc_new_keys)""",
+            ).fetchall()
+        }
+    if existing.empty:
+        return []
+    existing["_d"] = [distinctive_name(n) for n in existing["name_normalized"]]
     reviews = []
-    blocks = existing.assign(_p=existing["prefecture_code"].fillna("")).groupby(["country", "_p"])
-    groups = {k: g for k, g in blocks}
     seen = set()
-    for (country, pref), part in new.assign(_p=new["prefecture_code"].fillna("")).groupby(["country", "_p"]):
+    groups = dict(tuple(existing.groupby(["country", "_p"])))
+    for (country, pref), part in new.groupby(["country", "_p"]):
         block = groups.get((country, pref))
         if block is None:
             continue
-        scores = process.cdist(
-            [distinctive_name(n) for n in part["name_normalized"]],
-            [distinctive_name(n) for n in block["name_normalized"]],
-            scorer=fuzz.ratio,
-            score_cutoff=threshold,
-            workers=1,
-        )
-        for qi, ci in zip(*scores.nonzero()):
-            q, c = part.iloc[qi], block.iloc[ci]
-            if isinstance(q["corporate_number"], str) and isinstance(c["corporate_number"], str):
-                continue  # two different corporate numbers: two companies, nothing to review
-            if c["company_id"] == q["company_id"] or (c["key"], q["key"]) in different or (c["key"], q["key"]) in seen:
+        # A typo or variant is a few edits away (東邦ミナト精機 / 東邦ミナト精器), whatever the length
+        # of the name; and it must stay similar without the generic words ("Kavro Alloys" and
+        # "Zembri Alloys" share only "Alloys"; 東邦ミナト精機 and 東邦ミナト電子 differ in trade).
+        names_q, names_c = list(part["name_normalized"]), list(block["name_normalized"])
+        edits = process.cdist(names_q, names_c, scorer=Levenshtein.distance, score_cutoff=MAX_EDITS, workers=1)
+        candidates = list(zip(*np.nonzero(edits <= MAX_EDITS)))
+        cores_q = [distinctive_name(n) for n in names_q]
+        cores_c = list(block["_d"])
+        scored = []
+        for qi, ci in candidates:  # few: scored one by one
+            if fuzz.ratio(cores_q[qi], cores_c[ci]) >= threshold:
+                scored.append((qi, ci, fuzz.ratio(names_q[qi], names_c[ci])))
+        q_cn, q_key, q_id, q_name = (part[c].to_numpy() for c in ("_cn", "key", "company_id", "name"))
+        c_cn, c_key, c_id, c_name = (block[c].to_numpy() for c in ("corporate_number", "key", "company_id", "name"))
+        for qi, ci, score in scored:
+            if isinstance(q_cn[qi], str) and isinstance(c_cn[ci], str):
+                continue  # two corporate numbers: two companies, nothing to review
+            pair = (c_key[ci], q_key[qi])
+            if c_id[ci] == q_id[qi] or pair in different or pair in seen:
                 continue
-            seen.add((c["key"], q["key"]))
-            rid = review_id_for(c["key"], q["key"])
+            seen.add(pair)
             reviews.append(
                 (
-                    rid,
-                    c["key"],
-                    q["key"],
-                    c["company_id"],
-                    q["company_id"],
-                    c["name"],
-                    q["name"],
-                    float(scores[qi, ci]),
+                    review_id_for(*pair),
+                    *pair,
+                    c_id[ci],
+                    q_id[qi],
+                    c_name[ci],
+                    q_name[qi],
+                    float(score),
                     f"similar names in {country} {pref}".strip(),
                     wave,
                 )
