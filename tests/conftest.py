@@ -16,7 +16,6 @@ SAMPLE = ROOT / "data" / "sample"
 # Valid corporate numbers (check digits worked out by hand with the NTA rule; see test_normalize)
 CN_A = "7123456789012"  # given as valid in the issue
 CN_B = "5180001008846"  # given as valid in the issue
-CN_C = "3000000000006"  # base 000000000006: Σ = 6·1 = 6, 9 − 6 mod 9 = 3
 
 
 def write_csv_return(folder: Path, sheets: dict[str, list[list]], *, encoding="utf-8") -> Path:
