@@ -207,3 +207,56 @@ def test_unreadable_files_are_refused_with_a_reason(con, tmp_path):
 def test_no_survey_files_is_an_error(con, tmp_path):
     with pytest.raises(sc.exceptions.IngestError, match="no survey files"):
         sc.ingest(con, tmp_path)
+
+
+def test_a_workbook_written_by_someone_else(con, tmp_path):
+    """Headers in another order with marks and units, extra columns and sheets, blank and notes
+    rows, numbers typed as numbers and dates as dates: the contract is what matters."""
+    import datetime as dt
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "回答者情報"
+    ws.append(["回答者名*", "調査年度 *", "提出日", "担当者"])  # 担当者 is not in the contract
+    ws.append(["株式会社テスト重工", 2025, dt.date(2025, 6, 30), "佐藤"])
+    ws = wb.create_sheet("企業一覧")
+    ws.append(["商号", "企業ID", "国コード", "法人番号", "都道府県", "従業員数", "備考"])
+    ws.append(["# 商号", "# キー", "# ISO", "# 13桁", "# JIS", "# 人", "# 自由記入"])  # a notes row
+    ws.append(["株式会社テスト重工", "A", "JP", 7123456789012, 13, 5000, ""])
+    ws.append([None, None, None, None, None, None, None])  # a blank row in the middle
+    ws.append(["ＫＴ精工株式会社", "B", "jp", "5180001008846", "愛知県", "1,200", "全角"])
+    ws.append(["Kavro Alloys Inc.", "C", "US", None, None, 80, ""])
+    ws = wb.create_sheet("装備品")
+    ws.append(["装備品コード", "プライム企業", "年間調達額"])
+    ws.append(["P1", "A", 1.5e10])
+    ws = wb.create_sheet("供給")
+    ws.append(["仕入先", "納入先", "装備品", "品名", "調達比率", "リードタイム（日）", "輸入"])
+    ws.append(["B", "A", "P1", "歯車", 0.6, 90, "いいえ"])
+    ws.append(["C", "A", "P1", "歯車", "40%", 120, "○"])
+    ws.append(["B", "A", "P1", "軸受", 1, None, "×"])
+    wb.create_sheet("メモ").append(["this sheet is not part of the contract"])
+    path = tmp_path / "someone_else.xlsx"
+    wb.save(path)
+
+    res = sc.ingest(con, path)
+    f = res.files[0]
+    assert (f.status, f.rows_loaded, f.rows_refused, f.values_dropped) == ("loaded", 7, 0, 0)
+    rows = run(
+        con,
+        """SELECT c.corporate_number, s.part_id, s.share, s.lead_time_days, s.imported, s.source_row
+           FROM supply s JOIN company c ON c.company_id = s.supplier_id ORDER BY s.source_row""",
+    ).fetchall()
+    assert rows == [
+        ("5180001008846", "歯車", 0.6, 90.0, False, 2),
+        (None, "歯車", 0.4, 120.0, True, 3),
+        ("5180001008846", "軸受", 1.0, None, False, 4),
+    ]
+    assert run(con, "SELECT prefecture_code, employees FROM company WHERE corporate_number = '5180001008846'").fetchone() == (
+        "23",
+        1200,
+    )
+    log = run(con, "SELECT extra_columns, wave FROM ingest_log").fetchone()
+    assert log == ("respondent.担当者, companies.備考", 2025)
+    assert run(con, "SELECT source_row FROM company_report ORDER BY source_row").fetchall() == [(3,), (5,), (6,)]
