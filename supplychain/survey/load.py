@@ -308,8 +308,9 @@ def _write_issues(con, sid, wave, path, issues: pd.DataFrame) -> None:
 
 
 #: How each fact sheet lands in its table: target table, and SELECT expressions over the
-#: accepted rows ``s`` with ``m``/``m2`` the company map and ``st`` the site map. Column names are
-#: the table's (schema), so a column added to the schema without a mapping fails the tests.
+#: accepted rows ``s``, with ``m``, ``m2``, ``mb``, ``ms`` joins to the company map ``_sc_map``
+#: (company_ref -> company_id). Other columns are taken by name from the sheet; a table column
+#: with neither a mapping nor a sheet column of that name raises, so schema and loader agree.
 _FACTS = {
     "supply": (
         "supply",
