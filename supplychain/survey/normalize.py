@@ -16,6 +16,7 @@ __all__ = [
     "nfkc",
     "normalize_company_name",
     "normalize_part_name",
+    "part_keys",
     "distinctive_name",
     "corporate_number_check_digit",
     "is_valid_corporate_number",
@@ -225,13 +226,28 @@ def distinctive_name(normalized: str) -> str:
     return stripped or normalized
 
 
-def normalize_part_name(name: str) -> str:
-    """The key of a part: NFKC, case folding, single spaces.
+def part_keys(values):
+    """The part key of each name, vectorised over an Arrow array: NFKC, lower case, single spaces.
 
-    >>> normalize_part_name("Ｒａｒｅ‐earth  Magnet")
-    'rare-earth magnet'
+    This is the definition of ``part.part_id``; SQL uses it as ``sc_part_key``.
     """
-    return nfkc(name).casefold().replace("‐", "-")
+    import pyarrow.compute as pc
+
+    out = pc.utf8_normalize(values, form="NFKC")
+    out = pc.utf8_lower(out)
+    out = pc.replace_substring_regex(out, pattern=r"\s+", replacement=" ")
+    return pc.utf8_trim_whitespace(out)
+
+
+def normalize_part_name(name: str) -> str:
+    """The key of one part name (:func:`part_keys` for a single value).
+
+    >>> normalize_part_name("  Ｒａｒｅ   Earth　Magnet ")
+    'rare earth magnet'
+    """
+    import pyarrow as pa
+
+    return part_keys(pa.array([name], pa.string()))[0].as_py()
 
 
 _WEIGHTS = np.array([1, 2] * 6, dtype=np.int64)  # Q_n for n = 1..12 counted from the right

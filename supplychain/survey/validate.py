@@ -26,11 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..db import register_function, registered, run
-from .normalize import valid_corporate_numbers
+from .normalize import part_keys, valid_corporate_numbers
 from .read import RawWorkbook
 from .schema import Sheet, SheetColumn, sheets
 
-__all__ = ["ValidatedWorkbook", "validate_workbook", "ISSUE_COLUMNS", "part_keys", "register_functions"]
+__all__ = ["ValidatedWorkbook", "validate_workbook", "drop_tables", "ISSUE_COLUMNS", "register_functions"]
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +75,6 @@ def _lit(text: str) -> str:
 
 def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def part_keys(values: pa.Array) -> pa.Array:
-    """The part key of each name: NFKC, lower case, single spaces, trimmed (vectorised)."""
-    out = pc.utf8_normalize(values, form="NFKC")
-    out = pc.utf8_lower(out)
-    out = pc.replace_substring_regex(out, pattern=r"\s+", replacement=" ")
-    return pc.utf8_trim_whitespace(out)
 
 
 def _udf_valid_cn(numbers: pa.Array) -> pa.Array:
@@ -327,7 +319,7 @@ def _stage_accept(sheet: Sheet, chk: str) -> str:
 def validate_workbook(con: duckdb.DuckDBPyConnection, raw: RawWorkbook, *, token: str = "v") -> ValidatedWorkbook:
     """Validate every sheet of ``raw`` in bulk; return the accepted rows' tables and the issues.
 
-    Three set-based statements per sheet, whatever its size. The temporary tables of accepted
+    Two set-based statements per sheet, whatever its size. The temporary tables of accepted
     rows are named ``_sc_ok_{token}_{sheet}``; drop them with :func:`drop_tables`.
     """
     register_functions(con)
