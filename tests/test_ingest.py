@@ -260,3 +260,22 @@ def test_a_workbook_written_by_someone_else(con, tmp_path):
     log = run(con, "SELECT extra_columns, wave FROM ingest_log").fetchone()
     assert log == ("respondent.担当者, companies.備考", 2025)
     assert run(con, "SELECT source_row FROM company_report ORDER BY source_row").fetchall() == [(3,), (5,), (6,)]
+
+
+def test_shares_that_do_not_add_up_are_loaded_with_a_warning(con, tmp_path):
+    book = basic_return()
+    book["supply"][1][4] = "0.7"  # 歯車: 0.7 + 0.4 = 1.1 > 1
+    book["material_origin"] = [
+        ["supplier_ref", "part", "origin_country", "share"],
+        ["S4", "チタン合金", "CN", "0.5"],
+        ["S4", "チタン合金", "unknown", "0.3"],  # 0.8, not 1
+        ["S3", "歯車", "TW", "1"],  # adds up: no warning
+    ]
+    res = sc.ingest(con, write_csv_return(tmp_path / "w", book), strict=True)  # warnings do not refuse
+    f = res.files[0]
+    assert f.status == "loaded"
+    got = f.issues[["sheet", "row", "column", "value", "action"]].values.tolist()
+    assert got == [["supply", 2, "share", "1.1", "warning"], ["material_origin", 2, "share", "0.8", "warning"]]
+    assert "add up to 1.1, more than 1 (rows 2, 3)" in f.issues["reason"][0]
+    assert run(con, "SELECT count(*) FROM supply").fetchone()[0] == 3
+    assert run(con, "SELECT count(*) FROM rejected_row WHERE action = 'warning'").fetchone()[0] == 2

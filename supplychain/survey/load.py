@@ -231,8 +231,9 @@ def _ingest_one(con, path: Path, *, wave: int | None, strict: bool) -> FileResul
         errors = list(validated.file_errors)
         if wave is not None and file_wave is not None and file_wave != wave:
             errors.append(f"the respondent sheet says wave {file_wave}, but wave {wave} is being loaded")
-        if strict and len(issues) and not errors:
-            errors.append(f"strict mode: {len(issues)} problem(s) in the file, so none of it is loaded")
+        problems = int((issues["action"] != "warning").sum())
+        if strict and problems and not errors:
+            errors.append(f"strict mode: {problems} problem(s) in the file, so none of it is loaded")
         respondent = resp.get("respondent_name")
         if errors:
             refusal = pd.concat([*(_file_issue(e) for e in errors), issues.assign(action="file_refused")], ignore_index=True)
@@ -413,6 +414,7 @@ def _load(con, v: ValidatedWorkbook, path: Path, wave: int) -> FileResult:
             f"{rows_loaded} rows loaded"
             + (f", {v.n_refused} refused" if v.n_refused else "")
             + (f", {v.n_dropped} values dropped" if v.n_dropped else "")
+            + (f", {v.n_warnings} warnings" if v.n_warnings else "")
             + (f"; replaces submission {previous[0]}" if previous else "")
         )
         run(

@@ -67,6 +67,10 @@ class ValidatedWorkbook:
     def n_dropped(self) -> int:
         return int((self.issues["action"] == "value_dropped").sum())
 
+    @property
+    def n_warnings(self) -> int:
+        return int((self.issues["action"] == "warning").sum())
+
 
 def _lit(text: str) -> str:
     """A SQL string literal of a schema constant (never of user data: that is always bound)."""
@@ -373,6 +377,9 @@ def validate_workbook(con: duckdb.DuckDBPyConnection, raw: RawWorkbook, *, token
         issues = pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
     for chk in chk_tables.values():
         run(con, f"DROP TABLE IF EXISTS {chk}")
+    warnings = _share_warnings(con, raw, ok_tables)
+    if len(warnings):
+        issues = pd.concat([issues, warnings], ignore_index=True) if len(issues) else warnings
     result = ValidatedWorkbook(
         raw=raw, tables=ok_tables, issues=issues.reset_index(drop=True), rows_read=rows_read, rows_refused=rows_refused
     )
@@ -384,6 +391,52 @@ def validate_workbook(con: duckdb.DuckDBPyConnection, raw: RawWorkbook, *, token
         cols = [c.name for c in contract["respondent"].columns]
         result.respondent = dict(zip(cols, respondents[0]))
     return result
+
+
+#: How far a sum of shares may stray from its bound before it is worth a warning (rounding).
+SHARE_TOLERANCE = 0.01
+
+
+def _share_warnings(con, raw: RawWorkbook, ok_tables: dict[str, str]) -> pd.DataFrame:
+    """Warnings (rows loaded, flagged for review) where shares do not add up:
+
+    - the suppliers of one part for one buyer and program add up to more than 1;
+    - the origin countries of one supplier's part do not add up to 1.
+    """
+    checks = []
+    if "supply" in ok_tables:
+        checks.append(
+            (
+                "supply",
+                f"""SELECT min(_row) AS row, 'share' AS column, CAST(round(sum(share), 4) AS VARCHAR) AS value,
+                       'shares of part ' || any_value(part) || ' bought by ' || buyer_ref || ' for ' || program
+                       || ' add up to ' || round(sum(share), 4) || ', more than 1 (rows '
+                       || string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row) || ')' AS reason
+                FROM {ok_tables["supply"]} WHERE share IS NOT NULL
+                GROUP BY program, buyer_ref, sc_part_key(part) HAVING sum(share) > 1 + {SHARE_TOLERANCE}""",
+            )
+        )
+    if "material_origin" in ok_tables:
+        checks.append(
+            (
+                "material_origin",
+                f"""SELECT min(_row) AS row, 'share' AS column, CAST(round(sum(share), 4) AS VARCHAR) AS value,
+                       'origin shares of ' || any_value(part) || ' from ' || supplier_ref || ' add up to '
+                       || round(sum(share), 4) || ', not 1 (rows ' || string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row)
+                       || '); use unknown for the part whose origin is not known' AS reason
+                FROM {ok_tables["material_origin"]}
+                GROUP BY supplier_ref, sc_part_key(part) HAVING abs(sum(share) - 1) > {SHARE_TOLERANCE}""",
+            )
+        )
+    frames = []
+    for sheet, sql in checks:
+        df = run(con, sql + " ORDER BY row").df()
+        if len(df):
+            frames.append(df.assign(sheet=sheet, source=raw.sheets[sheet].source, action="warning"))
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
+    out = pd.concat(frames, ignore_index=True)[ISSUE_COLUMNS].astype(object)
+    return out.where(out.notna(), None)
 
 
 def drop_tables(con, validated: ValidatedWorkbook) -> None:
