@@ -43,6 +43,7 @@ import pandas as pd
 
 from ._data import names as N
 from .exceptions import SupplyChainError
+from .survey.normalize import check_digits
 
 __all__ = ["make_survey", "write_survey", "SyntheticSurvey", "SCALES", "WITHDRAWAL_DRIVERS"]
 
@@ -171,17 +172,8 @@ def _split(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _corporate_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` distinct valid corporate numbers (check digit computed by the NTA rule)."""
     bases = rng.choice(10**11, size=n, replace=False) + 10**11 * rng.integers(1, 9, size=n)
-    digits = np.array([list(map(int, f"{b:012d}")) for b in bases]) if n < 50_000 else None
-    if digits is None:  # vectorised for big n
-        b = bases.copy()
-        digits = np.zeros((n, 12), dtype=np.int64)
-        for k in range(11, -1, -1):
-            digits[:, k] = b % 10
-            b //= 10
-    weights = np.array([1, 2] * 6)[::-1]  # leftmost of 12 is n = 12 (even) → Q = 2
-    check = 9 - (digits * weights).sum(axis=1) % 9
-    out = np.array([f"{c}{b:012d}" for c, b in zip(check, bases)], dtype=object)
-    return out
+    digits = (bases[:, None] // 10 ** np.arange(11, -1, -1)) % 10  # leftmost digit first
+    return np.array([f"{c}{b:012d}" for c, b in zip(check_digits(digits), bases)], dtype=object)
 
 
 def _make_firms(rng: np.random.Generator, n: int, n_primes: int, popularity_shape: float = 1.3) -> pd.DataFrame:
@@ -848,12 +840,13 @@ def _workbooks_for_wave(
     prev_owner = _owners(prev_links, direct) if prev_links is not None else None
     withdrawals = survey.withdrawals[survey.withdrawals["wave"] == w]
     books: dict[str, dict[str, pd.DataFrame]] = {}
+    by_owner = {int(o): g for o, g in links.groupby("owner", sort=True)}  # one pass, not a scan per owner
     status_owner: dict[int, int] = {}
-    for o in sorted(set(owners)):
-        for f in sorted(set(links.loc[links["owner"] == o, "supplier"]) | {o}):
-            status_owner.setdefault(int(f), int(o))
-    for o in sorted(set(int(x) for x in owners)):
-        lk = links[links["owner"] == o]
+    for o, g in by_owner.items():
+        for f in sorted(set(g["supplier"]) | {o}):
+            status_owner.setdefault(int(f), o)
+    primes = set(survey.programs["prime"])
+    for o, lk in by_owner.items():
         progs = survey.programs[survey.programs["code"].isin(lk["program"])]
         wd = pd.DataFrame(columns=withdrawals.columns)
         if prev_links is not None and len(withdrawals):
@@ -879,7 +872,7 @@ def _workbooks_for_wave(
                 "employees": fr["employees"].to_numpy(),
                 "is_sme": [_fmt_bool(x) for x in fr["is_sme"]],
                 "parent_ref": None,
-                "is_prime": [_fmt_bool(f in set(survey.programs["prime"])) for f in ids],
+                "is_prime": [_fmt_bool(f in primes) for f in ids],
             }
         )
         programs = pd.DataFrame(

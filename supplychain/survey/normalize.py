@@ -19,6 +19,7 @@ __all__ = [
     "part_keys",
     "distinctive_name",
     "corporate_number_check_digit",
+    "check_digits",
     "is_valid_corporate_number",
     "valid_corporate_numbers",
     "clean_corporate_number",
@@ -253,6 +254,12 @@ def normalize_part_name(name: str) -> str:
 _WEIGHTS = np.array([1, 2] * 6, dtype=np.int64)  # Q_n for n = 1..12 counted from the right
 
 
+def check_digits(bases: np.ndarray) -> np.ndarray:
+    """Check digits of many 12-digit bases at once: ``bases`` is an (n, 12) array of digits,
+    leftmost first. The one implementation of the NTA rule in the package."""
+    return 9 - (np.asarray(bases, dtype=np.int64)[:, ::-1] * _WEIGHTS).sum(axis=1) % 9
+
+
 def corporate_number_check_digit(base12: str) -> int:
     """Check digit of a corporate number from its 12-digit base (National Tax Agency rule).
 
@@ -266,8 +273,8 @@ def corporate_number_check_digit(base12: str) -> int:
     """
     if len(base12) != 12 or not base12.isdigit() or not base12.isascii():
         raise ValueError(f"base must be 12 ASCII digits, got {base12!r}")
-    digits = np.frombuffer(base12.encode("ascii"), dtype=np.uint8)[::-1].astype(np.int64) - 48
-    return int(9 - (digits * _WEIGHTS).sum() % 9)
+    digits = np.frombuffer(base12.encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
+    return int(check_digits(digits[None, :])[0])
 
 
 def clean_corporate_number(text: str) -> str:
@@ -298,7 +305,5 @@ def valid_corporate_numbers(numbers) -> np.ndarray:
     shaped = np.array([isinstance(s, str) and len(s) == 13 and s.isascii() and s.isdigit() for s in arr], dtype=bool)
     if shaped.any():
         digits = np.frombuffer("".join(arr[shaped]).encode("ascii"), dtype=np.uint8).reshape(-1, 13).astype(np.int64) - 48
-        base = digits[:, 1:][:, ::-1]  # n = 1 is the rightmost digit
-        check = 9 - (base * _WEIGHTS).sum(axis=1) % 9
-        ok[shaped] = check == digits[:, 0]
+        ok[shaped] = check_digits(digits[:, 1:]) == digits[:, 0]
     return ok
