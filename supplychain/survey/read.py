@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..exceptions import SurveyReadError
 from .schema import Sheet, sheets
@@ -122,8 +123,12 @@ def _cell_text(value) -> str | None:
     return str(value)
 
 
-def _build(sheet: Sheet, source: str, path: Path, header: list, rows: list[tuple[int, list]]) -> RawSheet:
-    """Map headers to contract columns and build the text table."""
+def _build(sheet: Sheet, source: str, path: Path, header: list, rows: list[tuple[int, list]], *, typed: bool) -> RawSheet:
+    """Map headers to contract columns and build the text table.
+
+    ``typed``: the cells are Excel values (numbers, dates, booleans), shown as text first; CSV
+    cells are text already.
+    """
     mapping = _header_map(sheet)
     positions: dict[str, int] = {}
     extra: list[str] = []
@@ -146,20 +151,30 @@ def _build(sheet: Sheet, source: str, path: Path, header: list, rows: list[tuple
             f"required column(s) {', '.join(missing)} not found in the header; found {[str(h) for h in header if h]}",
             sheet=source,
         )
-    data: dict[str, list] = {"_row": []}
-    for name in positions:
-        data[name] = []
+    kept_numbers, kept = [], []
     for row_number, cells in rows:
-        texts = [_cell_text(c) for c in cells]
-        filled = [t for t in texts if t is not None]
-        if not filled or all(t.lstrip().startswith("#") for t in filled):
+        if typed:  # Excel values as the respondent reads them
+            cells = [_cell_text(c) or "" for c in cells]
+        joined = "".join(cells).strip()
+        if not joined or (joined.startswith("#") and _is_notes_row(cells)):
             continue  # empty row, or the template's notes row
-        data["_row"].append(row_number)
-        for name, i in positions.items():
-            data[name].append(texts[i] if i < len(texts) else None)
-    arrays = {"_row": pa.array(data.pop("_row"), pa.int32())}
-    arrays.update({k: pa.array(v, pa.string()) for k, v in data.items()})
+        kept_numbers.append(row_number)
+        kept.append(cells)
+    width = max(positions.values(), default=-1) + 1
+    if any(len(cells) < width for cells in kept):  # short rows: the missing cells are empty
+        kept = [cells + [""] * (width - len(cells)) if len(cells) < width else cells for cells in kept]
+    columns = list(zip(*kept)) if kept else []
+    arrays = {"_row": pa.array(kept_numbers, pa.int32())}
+    for name, i in positions.items():
+        col = pa.array(columns[i] if kept else [], pa.string())
+        blank = pc.equal(pc.utf8_trim_whitespace(col), "")
+        arrays[name] = pc.if_else(blank, pa.scalar(None, pa.string()), col)
     return RawSheet(sheet.name, source, pa.table(arrays), extra)
+
+
+def _is_notes_row(cells: list[str]) -> bool:
+    filled = [c for c in cells if c.strip()]
+    return all(c.lstrip().startswith("#") for c in filled)
 
 
 def _find_header(path: Path, source: str, sheet: Sheet, rows: list[tuple[int, list]]):
@@ -193,7 +208,7 @@ def _read_xlsx(path: Path) -> tuple[dict[str, RawSheet], list[str]]:
             raise SurveyReadError(path, f"sheet cannot be read ({exc})", sheet=title) from None
         rows = [(i + 1, list(r)) for i, r in enumerate(values)]
         header, body = _find_header(path, title, sheets()[name], rows)
-        found[name] = _build(sheets()[name], title, path, header, body)
+        found[name] = _build(sheets()[name], title, path, header, body, typed=True)
     return found, ignored
 
 
@@ -229,7 +244,7 @@ def _read_csv_folder(path: Path) -> tuple[dict[str, RawSheet], list[str]]:
         except csv.Error as exc:
             raise SurveyReadError(path, f"malformed CSV near line {reader.line_num}: {exc}", sheet=file.name) from None
         header, body = _find_header(path, file.name, sheets()[name], rows)
-        found[name] = _build(sheets()[name], file.name, path, header, body)
+        found[name] = _build(sheets()[name], file.name, path, header, body, typed=False)
     return found, ignored
 
 
