@@ -52,7 +52,8 @@ def cmd_ingest(args) -> int:
     from .survey.load import ingest
 
     con = _connect(args)
-    res = ingest(con, args.paths, wave=args.wave, strict=args.strict, progress=not args.quiet)
+    batch = {"batch_rows": args.batch_rows} if args.batch_rows else {}
+    res = ingest(con, args.paths, wave=args.wave, strict=args.strict, progress=not args.quiet, **batch)
     for f in res.files:
         print(f"{f.status:>9}  {f.path}  (wave {f.wave}, {f.respondent}): {f.message}")
     if len(res.rejected):
@@ -169,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"exit 0 rather than {EXIT_REJECTED} when rows were refused (files still refused exit {EXIT_REFUSED})",
     )
     s.add_argument("--limit", type=int, default=40, help="problems to print (0 = all)")
+    s.add_argument(
+        "--batch-rows",
+        type=int,
+        default=None,
+        help="rows of returns validated and loaded together (default 300000; 1 = file by file)",
+    )
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("summary", help="what the database holds")

@@ -98,3 +98,36 @@ def test_random_headers_name_what_is_missing(tmp_path_factory, headers):
         read_survey(folder)
     except SurveyReadError as exc:
         assert "required column" in exc.reason or "two columns map" in exc.reason or "empty" in exc.reason
+
+
+plain_cells = st.text(alphabet=string.ascii_letters + string.digits + ' #.,"%-\t０１株式会社㈱（）ー　', max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.lists(plain_cells, min_size=5, max_size=5), max_size=8),
+    line_break=st.sampled_from([None, "\n", "\r\n", "\r"]),
+)
+def test_fast_csv_path_reads_what_the_csv_module_reads(rows, line_break):
+    """The Arrow fast path and the csv module agree cell for cell and row number for row number
+    (blank cells, rows of commas, notes rows, quotes, commas in cells, whitespace, full-width
+    text); a line break inside a cell sends the file down the csv module's path."""
+    import csv
+    import io
+    from pathlib import Path
+
+    from supplychain.survey.read import _read_csv_text, _read_plain_csv
+    from supplychain.survey.schema import sheets
+
+    if line_break and rows:
+        rows[-1][0] = "a" + line_break + "b"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([["program", "buyer_ref", "supplier_ref", "part", "extra column"], *rows])
+    text = buf.getvalue()
+    sheet = sheets()["supply"]
+    fast = _read_csv_text(sheet, "supply.csv", Path("r"), text)
+    slow = _read_csv_text(sheet, "supply.csv", Path("r"), text, fast=False)
+    assert fast.table.to_pydict() == slow.table.to_pydict()
+    assert fast.extra_columns == slow.extra_columns == ["extra column"]
+    took_fast = _read_plain_csv(sheet, "supply.csv", Path("r"), text) is not None
+    assert took_fast == (not (line_break and rows))

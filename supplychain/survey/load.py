@@ -1,8 +1,11 @@
-"""Loading survey returns into the database: one transaction per file, nothing lost.
+"""Loading survey returns into the database: nothing lost, nothing half-loaded.
 
-:func:`ingest` reads, validates, resolves and loads each return. A file either loads (its
-valid rows, or all of them with ``strict=True``) or leaves the database exactly as it was; what
-was refused is kept in ``rejected_row`` and summarised in ``ingest_log``.
+:func:`ingest` reads, validates, resolves and loads the returns in batches: the returns of a
+batch are validated by one set of statements and loaded in one transaction (the fixed cost of a
+statement is paid per batch, not per file). A file either loads (its valid rows, or all of them
+with ``strict=True``) or leaves the database exactly as it was: if a batch fails, it is rolled
+back and its files are loaded one by one. What was refused is kept in ``rejected_row`` and
+summarised in ``ingest_log``.
 
 - The same file loaded twice is a no-op (content hash).
 - A corrected file from the same respondent for the same wave replaces that respondent's rows for
@@ -21,10 +24,11 @@ import pandas as pd
 from ..db import register_function, registered, run, transaction
 from ..exceptions import IngestError, SupplyChainError, SurveyReadError
 from .normalize import normalize_company_name
-from .read import file_sha256, read_survey
+from .read import RawWorkbook, file_sha256, read_survey
 from .resolve import resolve_companies
-from .schema import sheets, tables
-from .validate import ISSUE_COLUMNS, ValidatedWorkbook, drop_tables, validate_workbook
+from .schema import sheets
+from .schema import tables as tables_schema
+from .validate import ISSUE_COLUMNS, ValidatedWorkbook, _lit, drop_tables, validate_returns
 
 __all__ = ["ingest", "IngestResult", "FileResult", "survey_files"]
 
@@ -135,7 +139,32 @@ def _is_csv_return(p: Path) -> bool:
     return any(lookup.get(header_key(c.stem)) == "respondent" for c in p.iterdir() if c.suffix.lower() == ".csv")
 
 
-def ingest(con, paths, *, wave: int | None = None, strict: bool = False, progress: bool = False) -> IngestResult:
+#: Returns are validated and loaded together in batches of about this many rows: the cost of a
+#: statement is paid once per batch, not once per file. Memory grows with it (a few hundred MB at
+#: the default).
+BATCH_ROWS = 300_000
+
+
+@dataclass
+class _Member:
+    """A return of a batch that passed validation, about to be loaded."""
+
+    position: int  # in the list of files being ingested
+    path: Path
+    v: ValidatedWorkbook
+    respondent_key: str
+    wave: int
+
+
+def ingest(
+    con,
+    paths,
+    *,
+    wave: int | None = None,
+    strict: bool = False,
+    progress: bool = False,
+    batch_rows: int = BATCH_ROWS,
+) -> IngestResult:
     """Load survey returns into the database.
 
     Parameters
@@ -150,6 +179,12 @@ def ingest(con, paths, *, wave: int | None = None, strict: bool = False, progres
         Refuse a whole file on any problem instead of loading its valid rows.
     progress : bool
         Show a progress bar (the CLI sets it).
+    batch_rows : int
+        Returns are validated together and loaded in one transaction per batch of about this
+        many rows (a batch never holds two returns of one respondent and wave, nor two waves).
+        If loading a batch fails, it is rolled back and its returns are loaded one by one, each
+        in its own transaction, so a bad file never takes the others down with it. ``1`` loads
+        file by file.
 
     Returns
     -------
@@ -164,17 +199,135 @@ def ingest(con, paths, *, wave: int | None = None, strict: bool = False, progres
     files = survey_files(paths)
     if not files:
         raise IngestError(f"no survey files (.xlsx or CSV folders) found in {paths}")
-    iterator = files
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(files, desc="ingest", unit="file")
-    results = []
-    for path in iterator:
-        results.append(_ingest_one(con, path, wave=wave, strict=strict))
-        r = results[-1]
-        log.info("%s: %s (%d rows loaded, %d refused)", path, r.status, r.rows_loaded, r.rows_refused)
+        bar = tqdm(total=len(files), desc="ingest", unit="file")
+    results: list[FileResult | None] = [None] * len(files)
+    pending: list[tuple[int, Path, str | None, object]] = []
+    pending_rows = 0
+
+    def flush() -> None:
+        nonlocal pending_rows
+        if pending:
+            _ingest_batch(con, pending, results, wave=wave, strict=strict)
+            if bar is not None:
+                bar.update(len(pending))
+            pending.clear()
+        pending_rows = 0
+
+    for i, path in enumerate(files):
+        try:
+            sha = file_sha256(path) if path.exists() else None
+        except OSError as exc:
+            pending.append((i, path, None, SurveyReadError(path, f"cannot read: {exc}")))
+            continue
+        if sha and any(sha == p[2] for p in pending):
+            flush()  # the same content twice in one call: the second copy is "unchanged"
+        found = _earlier_submission(con, sha) if sha else None
+        if found:
+            sid, found_wave, respondent, status, superseded_by = found
+            why = f"identical to submission {sid}"
+            if status == "superseded":
+                why += f", which submission {superseded_by} replaced"
+            results[i] = FileResult(
+                str(path), "unchanged", wave=found_wave, respondent=respondent, submission_id=sid, message=f"{why}; nothing to do"
+            )
+            if bar is not None:
+                bar.update(1)
+            continue
+        try:
+            raw = read_survey(path)
+        except SurveyReadError as exc:
+            pending.append((i, path, sha, exc))
+            continue
+        pending.append((i, path, sha, raw))
+        pending_rows += sum(rs.n_rows for rs in raw.sheets.values())
+        if pending_rows >= batch_rows:
+            flush()
+    flush()
+    if bar is not None:
+        bar.close()
+    for r in results:
+        log.info("%s: %s (%d rows loaded, %d refused)", r.path, r.status, r.rows_loaded, r.rows_refused)
     return IngestResult(results)
+
+
+def _respondent_key(resp: dict) -> str:
+    return resp.get("respondent_corporate_number") or normalize_company_name(resp["respondent_name"])
+
+
+def _ingest_batch(con, pending, results, *, wave: int | None, strict: bool) -> None:
+    """Validate the returns of ``pending`` together, then load them in order, in groups of one
+    wave with no respondent twice; refusals are recorded in file order between the groups."""
+    raws = [item[3] for item in pending if isinstance(item[3], RawWorkbook)]
+    batch = validate_returns(con, raws) if raws else None
+    validated = iter(batch.files) if batch else iter(())
+    group: list[_Member] = []
+
+    def load_group() -> None:
+        if group:
+            for m, r in zip(group, _load_safely(con, group)):
+                results[m.position] = r
+            group.clear()
+
+    try:
+        for position, path, sha, item in pending:
+            if isinstance(item, SurveyReadError):
+                load_group()
+                results[position] = _refuse(
+                    con, path, sha, None, None, _file_issue(item.reason, item.sheet, item.column), str(item)
+                )
+                continue
+            v = next(validated)
+            resp = v.respondent
+            file_wave = int(resp["wave"]) if resp.get("wave") is not None else None
+            errors = list(v.file_errors)
+            if wave is not None and file_wave is not None and file_wave != wave:
+                errors.append(f"the respondent sheet says wave {file_wave}, but wave {wave} is being loaded")
+            problems = int((v.issues["action"] != "warning").sum())
+            if strict and problems and not errors:
+                errors.append(f"strict mode: {problems} problem(s) in the file, so none of it is loaded")
+            if errors:
+                load_group()
+                refusal = pd.concat(
+                    [*(_file_issue(e) for e in errors), v.issues.assign(action="file_refused")], ignore_index=True
+                )
+                results[position] = _refuse(
+                    con, path, v.raw.sha256, file_wave, resp.get("respondent_name"), refusal, "; ".join(errors), fmt=v.raw.format
+                )
+                continue
+            member = _Member(position, path, v, _respondent_key(resp), file_wave)
+            if group and (file_wave != group[0].wave or member.respondent_key in {m.respondent_key for m in group}):
+                load_group()  # a replacement must see the submission it replaces
+            group.append(member)
+        load_group()
+    finally:
+        if batch is not None:
+            drop_tables(con, batch)
+
+
+def _load_safely(con, group: list[_Member]) -> list[FileResult]:
+    """Load a group in one transaction; if that fails, each file alone, so one bad file fails alone."""
+    try:
+        return _load(con, group)
+    except Exception as exc:  # rolled back by _load's transaction
+        if len(group) > 1:
+            log.warning("loading %d files together failed (%s); loading them one by one", len(group), exc)
+            return [r for m in group for r in _load_safely(con, [m])]
+        m = group[0]
+        log.exception("loading %s failed; the database is unchanged", m.path)
+        return [
+            FileResult(
+                str(m.path),
+                "failed",
+                wave=m.wave,
+                respondent=m.v.respondent.get("respondent_name"),
+                issues=m.v.issues,
+                message=f"{type(exc).__name__}: {exc} (nothing from this file was loaded)",
+            )
+        ]
 
 
 def _earlier_submission(con, sha: str):
@@ -202,56 +355,6 @@ def _file_issue(reason: str, sheet=None, column=None) -> pd.DataFrame:
         ],
         columns=ISSUE_COLUMNS,
     )
-
-
-def _ingest_one(con, path: Path, *, wave: int | None, strict: bool) -> FileResult:
-    try:
-        sha = file_sha256(path) if path.exists() else None
-    except OSError as exc:
-        return _refuse(con, path, None, None, None, _file_issue(f"cannot read: {exc}"), f"cannot read: {exc}")
-    if sha:
-        found = _earlier_submission(con, sha)
-        if found:
-            sid, found_wave, respondent, status, superseded_by = found
-            why = f"identical to submission {sid}"
-            if status == "superseded":
-                why += f", which submission {superseded_by} replaced"
-            return FileResult(
-                str(path), "unchanged", wave=found_wave, respondent=respondent, submission_id=sid, message=f"{why}; nothing to do"
-            )
-    try:
-        raw = read_survey(path)
-    except SurveyReadError as exc:
-        return _refuse(con, path, sha, None, None, _file_issue(exc.reason, exc.sheet, exc.column), str(exc))
-    validated = validate_workbook(con, raw)
-    try:
-        issues = validated.issues
-        resp = validated.respondent
-        file_wave = int(resp["wave"]) if resp.get("wave") is not None else None
-        errors = list(validated.file_errors)
-        if wave is not None and file_wave is not None and file_wave != wave:
-            errors.append(f"the respondent sheet says wave {file_wave}, but wave {wave} is being loaded")
-        problems = int((issues["action"] != "warning").sum())
-        if strict and problems and not errors:
-            errors.append(f"strict mode: {problems} problem(s) in the file, so none of it is loaded")
-        respondent = resp.get("respondent_name")
-        if errors:
-            refusal = pd.concat([*(_file_issue(e) for e in errors), issues.assign(action="file_refused")], ignore_index=True)
-            return _refuse(con, path, raw.sha256, file_wave, respondent, refusal, "; ".join(errors), fmt=raw.format)
-        try:
-            return _load(con, validated, path, file_wave)
-        except Exception as exc:  # rolled back by _load's transaction; report, never half-load
-            log.exception("loading %s failed; the database is unchanged", path)
-            return FileResult(
-                str(path),
-                "failed",
-                wave=file_wave,
-                respondent=respondent,
-                issues=issues,
-                message=f"{type(exc).__name__}: {exc} (nothing from this file was loaded)",
-            )
-    finally:
-        drop_tables(con, validated)
 
 
 def _refuse(con, path, sha, wave, respondent, issues: pd.DataFrame, message: str, fmt=None) -> FileResult:
@@ -295,10 +398,20 @@ def _next_submission_id(con) -> int:
 
 
 def _write_issues(con, sid, wave, path, issues: pd.DataFrame) -> None:
-    if issues.empty:
+    _write_all_issues(con, [(sid, wave, path, issues)])
+
+
+def _write_all_issues(con, per_file: list[tuple[int, int | None, Path, pd.DataFrame]]) -> None:
+    """Store issues in ``rejected_row``: (submission id, wave, file, issues) per file."""
+    frames = [
+        issues.assign(submission_id=sid, wave=wave, file_path=str(path)) for sid, wave, path, issues in per_file if len(issues)
+    ]
+    if not frames:
         return
-    frame = issues.assign(submission_id=sid, wave=wave, file_path=str(path))
+    frame = pd.concat(frames, ignore_index=True)
     frame["row"] = frame["row"].astype("Int64")
+    frame["wave"] = frame["wave"].astype("Int64")
+    frame["value"] = frame["value"].astype(object).where(frame["value"].notna(), None).map(lambda x: x if x is None else str(x))
     frame = frame[["submission_id", "wave", "file_path", "source", "row", "column", "value", "reason", "action"]]
     with registered(con, "_sc_issues", frame):
         run(
@@ -308,10 +421,15 @@ def _write_issues(con, sid, wave, path, issues: pd.DataFrame) -> None:
         )
 
 
+def _on(alias: str, column: str) -> str:
+    """Join condition of the company map ``alias`` to the sheet's ``column`` (same return)."""
+    return f"{alias}._file = s._file AND {alias}.company_ref = s.{column}"
+
+
 #: How each fact sheet lands in its table: target table, and SELECT expressions over the
 #: accepted rows ``s``, with ``m``, ``m2``, ``mb``, ``ms`` joins to the company map ``_sc_map``
-#: (company_ref -> company_id). Other columns are taken by name from the sheet; a table column
-#: with neither a mapping nor a sheet column of that name raises, so schema and loader agree.
+#: (return, company_ref -> company_id). Other columns are taken by name from the sheet; a table
+#: column with neither a mapping nor a sheet column of that name raises, so schema and loader agree.
 _FACTS = {
     "supply": (
         "supply",
@@ -322,24 +440,24 @@ _FACTS = {
             "part_id": "sc_part_key(s.part)",
             "site_id": "CASE WHEN s.site_ref IS NOT NULL THEN ms.company_id || '/' || s.site_ref END",
         },
-        "JOIN _sc_map mb ON mb.company_ref = s.buyer_ref JOIN _sc_map ms ON ms.company_ref = s.supplier_ref",
+        f"JOIN _sc_map mb ON {_on('mb', 'buyer_ref')} JOIN _sc_map ms ON {_on('ms', 'supplier_ref')}",
     ),
     "material_origin": (
         "material_origin",
         {"supplier_id": "m.company_id", "part_id": "sc_part_key(s.part)"},
-        "JOIN _sc_map m ON m.company_ref = s.supplier_ref",
+        f"JOIN _sc_map m ON {_on('m', 'supplier_ref')}",
     ),
-    "status": ("company_status", {"company_id": "m.company_id"}, "JOIN _sc_map m ON m.company_ref = s.company_ref"),
-    "cyber": ("cyber_assessment", {"company_id": "m.company_id"}, "JOIN _sc_map m ON m.company_ref = s.company_ref"),
+    "status": ("company_status", {"company_id": "m.company_id"}, f"JOIN _sc_map m ON {_on('m', 'company_ref')}"),
+    "cyber": ("cyber_assessment", {"company_id": "m.company_id"}, f"JOIN _sc_map m ON {_on('m', 'company_ref')}"),
     "sites": (
         "site",
         {"company_id": "m.company_id", "site_id": "m.company_id || '/' || s.site_ref"},
-        "JOIN _sc_map m ON m.company_ref = s.company_ref",
+        f"JOIN _sc_map m ON {_on('m', 'company_ref')}",
     ),
     "ownership": (
         "ownership",
         {"company_id": "m.company_id", "owner_name_normalized": "sc_company_key(s.owner_name)"},
-        "JOIN _sc_map m ON m.company_ref = s.company_ref",
+        f"JOIN _sc_map m ON {_on('m', 'company_ref')}",
     ),
     "withdrawal_events": (
         "withdrawal_event",
@@ -349,28 +467,80 @@ _FACTS = {
             "part_id": "CASE WHEN s.part IS NOT NULL THEN sc_part_key(s.part) END",
             "successor_id": "m2.company_id",
         },
-        "JOIN _sc_map m ON m.company_ref = s.company_ref LEFT JOIN _sc_map m2 ON m2.company_ref = s.successor_ref",
+        f"JOIN _sc_map m ON {_on('m', 'company_ref')} LEFT JOIN _sc_map m2 ON {_on('m2', 'successor_ref')}",
     ),
 }
 
+_LOG_COLUMNS = [
+    "submission_id",
+    "wave",
+    "respondent_key",
+    "respondent_name",
+    "file_path",
+    "file_name",
+    "sha256",
+    "format",
+    "status",
+    "rows_loaded",
+    "rows_rejected",
+    "values_dropped",
+    "replaces_submission_id",
+    "extra_columns",
+    "message",
+    "loaded_by",
+]
 
-def _load(con, v: ValidatedWorkbook, path: Path, wave: int) -> FileResult:
-    resp = v.respondent
-    respondent_key = resp.get("respondent_corporate_number") or normalize_company_name(resp["respondent_name"])
-    companies = run(con, f"SELECT * EXCLUDE (_row), _row FROM {v.tables['companies']}").df()
+
+def _load(con, group: list[_Member]) -> list[FileResult]:
+    """Load the accepted rows of ``group`` (returns of one wave, one per respondent) in one transaction."""
+    wave = group[0].wave
+    tables = group[0].v.tables
+    ids = ", ".join(str(m.v.index) for m in group)
+    present = {name for m in group for name in m.v.raw.sheets}
+
+    def rows(sheet: str) -> str:
+        return f"(SELECT * FROM {tables[sheet]} WHERE _file IN ({ids}))"
+
+    companies = run(con, f"SELECT * EXCLUDE (_row), _row FROM {rows('companies')}").df()
     _register_company_key(con)
     with transaction(con):
-        previous = run(
-            con,
-            "SELECT submission_id FROM ingest_log WHERE respondent_key = ? AND wave = ? AND status IN ('loaded', 'partial')",
-            [respondent_key, wave],
-        ).fetchone()
-        sid = _next_submission_id(con)
+        first_sid = _next_submission_id(con)
+        members = pd.DataFrame(
+            {
+                "_file": [m.v.index for m in group],
+                "submission_id": range(first_sid, first_sid + len(group)),
+                "respondent_key": [m.respondent_key for m in group],
+                "respondent_cn": [m.v.respondent.get("respondent_corporate_number") for m in group],
+                "respondent_name_normalized": [normalize_company_name(m.v.respondent["respondent_name"]) for m in group],
+            }
+        ).astype({"respondent_cn": object})
+        sources = pd.DataFrame(
+            [(m.v.index, name, rs.source, first_sid + k) for k, m in enumerate(group) for name, rs in m.v.raw.sheets.items()],
+            columns=["_file", "sheet", "source", "submission_id"],
+        )
+        with registered(con, "_sc_members_df", members), registered(con, "_sc_sources_df", sources):
+            run(con, "CREATE OR REPLACE TEMP TABLE _sc_members AS SELECT * FROM _sc_members_df")
+            run(con, "CREATE OR REPLACE TEMP TABLE _sc_sources AS SELECT * FROM _sc_sources_df")
+        previous = dict(
+            run(
+                con,
+                """SELECT m._file, l.submission_id FROM _sc_members m JOIN ingest_log l
+                   ON l.respondent_key = m.respondent_key AND l.wave = ? AND l.status IN ('loaded', 'partial')""",
+                [wave],
+            ).fetchall()
+        )
+        sid_of = dict(zip(members["_file"], members["submission_id"]))
         if previous:
-            for t in tables().values():
+            old = ", ".join(str(int(x)) for x in previous.values())
+            for t in tables_schema().values():
                 if t.kind == "fact":
-                    run(con, f'DELETE FROM "{t.name}" WHERE submission_id = ?', [previous[0]])
-            run(con, "UPDATE ingest_log SET status = 'superseded', superseded_by = ? WHERE submission_id = ?", [sid, previous[0]])
+                    run(con, f'DELETE FROM "{t.name}" WHERE submission_id IN ({old})')
+            for f, old_sid in previous.items():
+                run(
+                    con,
+                    "UPDATE ingest_log SET status = 'superseded', superseded_by = ? WHERE submission_id = ?",
+                    [int(sid_of[f]), old_sid],
+                )
         run(
             con,
             "INSERT INTO survey_wave SELECT ?, ?, make_date(?, 4, 1), NULL WHERE NOT EXISTS"
@@ -379,82 +549,98 @@ def _load(con, v: ValidatedWorkbook, path: Path, wave: int) -> FileResult:
         )
 
         resolved = resolve_companies(con, companies, wave=wave)
-        with registered(con, "_sc_map_df", resolved[["company_ref", "company_id"]].drop_duplicates("company_ref")):
+        with registered(
+            con, "_sc_map_df", resolved[["_file", "company_ref", "company_id"]].drop_duplicates(["_file", "company_ref"])
+        ):
             run(con, "CREATE OR REPLACE TEMP TABLE _sc_map AS SELECT * FROM _sc_map_df")
         with registered(con, "_sc_resolved_rows", resolved):
             run(
                 con,
                 """INSERT INTO company_report
-                SELECT company_ref, company_id, match_method, match_score, corporate_number, name, name_kana, name_en,
-                       country, prefecture_code, employees, is_sme, parent_ref, is_prime, ?, ?, ?, _row
-                FROM _sc_resolved_rows""",
-                [wave, sid, v.raw.sheets["companies"].source],
+                SELECT r.company_ref, r.company_id, r.match_method, r.match_score, r.corporate_number, r.name, r.name_kana,
+                       r.name_en, r.country, r.prefecture_code, r.employees, r.is_sme, r.parent_ref, r.is_prime,
+                       ?, g.submission_id, g.source, r._row
+                FROM _sc_resolved_rows r JOIN _sc_sources g ON g._file = r._file AND g.sheet = 'companies'
+                ORDER BY r._file, r._row""",
+                [wave],
             )
-        _set_parents(con, v)
-        if "programs" in v.tables:
-            _upsert_programs(con, v, wave)
-        _upsert_parts(con, v)
+        _set_parents(con, rows("companies"))
+        if "programs" in present:
+            _upsert_programs(con, rows("programs"), wave)
+        _upsert_parts(con, {name: rows(name) for name in ("supply", "material_origin", "withdrawal_events") if name in present})
         for sheet_name, (table, exprs, joins) in _FACTS.items():
-            if sheet_name in v.tables:
-                _insert_fact(con, v, sheet_name, table, exprs, joins, wave, sid)
-        respondent_id = run(
-            con,
-            """SELECT company_id FROM _sc_map JOIN company USING (company_id)
-            WHERE corporate_number = ? OR name_normalized = ? ORDER BY corporate_number = ? DESC LIMIT 1""",
-            [
-                resp.get("respondent_corporate_number"),
-                normalize_company_name(resp["respondent_name"]),
-                resp.get("respondent_corporate_number"),
-            ],
-        ).fetchone()
-        issues = v.issues
-        status = "partial" if v.n_refused else "loaded"
-        rows_loaded = sum(v.rows_read[s] - v.rows_refused[s] for s in v.rows_read if s != "respondent")
-        message = (
-            f"{rows_loaded} rows loaded"
-            + (f", {v.n_refused} refused" if v.n_refused else "")
-            + (f", {v.n_dropped} values dropped" if v.n_dropped else "")
-            + (f", {v.n_warnings} warnings" if v.n_warnings else "")
-            + (f"; replaces submission {previous[0]}" if previous else "")
+            if sheet_name in present:
+                _insert_fact(con, rows(sheet_name), sheet_name, table, exprs, joins, wave)
+        respondent_ids = dict(
+            run(
+                con,
+                """SELECT g._file, c.company_id FROM _sc_members g JOIN _sc_map m ON m._file = g._file
+                   JOIN company c ON c.company_id = m.company_id
+                   WHERE c.corporate_number = g.respondent_cn OR c.name_normalized = g.respondent_name_normalized
+                   QUALIFY row_number() OVER (PARTITION BY g._file
+                                              ORDER BY (c.corporate_number = g.respondent_cn) DESC NULLS LAST, c.company_id) = 1""",
+            ).fetchall()
         )
-        run(
-            con,
-            """INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, now(), ?)""",
-            [
-                sid,
-                wave,
-                respondent_key,
-                resp["respondent_name"],
-                respondent_id[0] if respondent_id else None,
-                str(path),
-                path.name,
-                v.raw.sha256,
-                v.raw.format,
-                status,
-                rows_loaded,
-                v.n_refused,
-                v.n_dropped,
-                previous[0] if previous else None,
-                ", ".join(v.raw.extra_columns) or None,
-                message,
-                getpass.getuser(),
-            ],
-        )
-        _write_issues(con, sid, wave, path, issues)
-        run(con, "DROP TABLE IF EXISTS _sc_map")
-    return FileResult(
-        str(path),
-        status,
-        wave=wave,
-        respondent=resp["respondent_name"],
-        submission_id=sid,
-        rows_loaded=rows_loaded,
-        rows_refused=v.n_refused,
-        values_dropped=v.n_dropped,
-        replaced_submission_id=previous[0] if previous else None,
-        issues=issues,
-        message=message,
-    )
+        out, log_rows = [], []
+        for m in group:
+            v, sid = m.v, int(sid_of[m.v.index])
+            replaced = previous.get(v.index)
+            status = "partial" if v.n_refused else "loaded"
+            rows_loaded = sum(v.rows_read[s] - v.rows_refused[s] for s in v.rows_read if s != "respondent")
+            message = (
+                f"{rows_loaded} rows loaded"
+                + (f", {v.n_refused} refused" if v.n_refused else "")
+                + (f", {v.n_dropped} values dropped" if v.n_dropped else "")
+                + (f", {v.n_warnings} warnings" if v.n_warnings else "")
+                + (f"; replaces submission {replaced}" if replaced else "")
+            )
+            log_rows.append(
+                (
+                    sid,
+                    wave,
+                    m.respondent_key,
+                    v.respondent["respondent_name"],
+                    str(m.path),
+                    m.path.name,
+                    v.raw.sha256,
+                    v.raw.format,
+                    status,
+                    rows_loaded,
+                    v.n_refused,
+                    v.n_dropped,
+                    replaced,
+                    ", ".join(v.raw.extra_columns) or None,
+                    message,
+                    getpass.getuser(),
+                )
+            )
+            out.append(
+                FileResult(
+                    str(m.path),
+                    status,
+                    wave=wave,
+                    respondent=v.respondent["respondent_name"],
+                    submission_id=sid,
+                    rows_loaded=rows_loaded,
+                    rows_refused=v.n_refused,
+                    values_dropped=v.n_dropped,
+                    replaced_submission_id=replaced,
+                    issues=v.issues,
+                    message=message,
+                )
+            )
+        log_frame = pd.DataFrame(log_rows, columns=_LOG_COLUMNS).astype({"replaces_submission_id": "Int64"})
+        log_frame["respondent_id"] = [respondent_ids.get(m.v.index) for m in group]
+        with registered(con, "_sc_log", log_frame):
+            run(
+                con,
+                f"""INSERT INTO ingest_log ({", ".join(_LOG_COLUMNS)}, respondent_id, loaded_at)
+                SELECT {", ".join(_LOG_COLUMNS)}, respondent_id::VARCHAR, now() FROM _sc_log ORDER BY submission_id""",
+            )
+        _write_all_issues(con, [(r.submission_id, wave, m.path, m.v.issues) for m, r in zip(group, out)])
+        for t in ("_sc_map", "_sc_members", "_sc_sources"):
+            run(con, f"DROP TABLE IF EXISTS {t}")
+    return out
 
 
 def _register_company_key(con) -> None:
@@ -463,20 +649,27 @@ def _register_company_key(con) -> None:
     register_function(con, "sc_company_key", normalize_company_name, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"))
 
 
-def _set_parents(con, v: ValidatedWorkbook) -> None:
+def _set_parents(con, companies: str) -> None:
+    """Parent companies as reported (``companies.parent_ref``); of several reports, the last file's."""
     run(
         con,
-        f"""UPDATE company SET parent_company_id = p.company_id
-        FROM {v.tables["companies"]} s JOIN _sc_map c ON c.company_ref = s.company_ref
-             JOIN _sc_map p ON p.company_ref = s.parent_ref
-        WHERE company.company_id = c.company_id AND p.company_id <> c.company_id""",
+        f"""UPDATE company SET parent_company_id = n.parent_id
+        FROM (SELECT c.company_id, arg_max(p.company_id, s._file) AS parent_id
+              FROM {companies} s JOIN _sc_map c ON {_on("c", "company_ref")} JOIN _sc_map p ON {_on("p", "parent_ref")}
+              WHERE p.company_id <> c.company_id GROUP BY 1) n
+        WHERE company.company_id = n.company_id""",
     )
 
 
-def _upsert_programs(con, v: ValidatedWorkbook, wave: int) -> None:
-    src = f"""SELECT s.program AS program_id, s.name, s.category, m.company_id AS prime_company_id,
-                     s.annual_value_jpy, s.compartment
-              FROM {v.tables["programs"]} s JOIN _sc_map m ON m.company_ref = s.prime_ref"""
+def _upsert_programs(con, programs: str, wave: int) -> None:
+    # of several reports in one batch, the first file's value of each field that is filled
+    src = f"""SELECT s.program AS program_id,
+                     arg_min(s.name, s._file) FILTER (WHERE s.name IS NOT NULL) AS name,
+                     arg_min(s.category, s._file) FILTER (WHERE s.category IS NOT NULL) AS category,
+                     arg_min(m.company_id, s._file) AS prime_company_id,
+                     arg_min(s.annual_value_jpy, s._file) FILTER (WHERE s.annual_value_jpy IS NOT NULL) AS annual_value_jpy,
+                     arg_min(s.compartment, s._file) FILTER (WHERE s.compartment IS NOT NULL) AS compartment
+              FROM {programs} s JOIN _sc_map m ON {_on("m", "prime_ref")} GROUP BY 1"""
     run(
         con,
         f"""INSERT INTO program SELECT *, ?, ? FROM ({src}) n
@@ -498,50 +691,58 @@ def _upsert_programs(con, v: ValidatedWorkbook, wave: int) -> None:
     )
 
 
-def _upsert_parts(con, v: ValidatedWorkbook) -> None:
+def _upsert_parts(con, sources: dict[str, str]) -> None:
+    """Parts named in the supply, material-origin and withdrawal sheets (``sources``: sheet -> rows)."""
     parts = []
-    if "supply" in v.tables:
-        parts.append(f"SELECT part, part_type, hs_code, _row, 0 AS _s FROM {v.tables['supply']}")
+    if "supply" in sources:
+        parts.append(f"SELECT part, part_type, hs_code, _file, _row, 0 AS _s FROM {sources['supply']}")
     for sheet_name in ("material_origin", "withdrawal_events"):
-        if sheet_name in v.tables:
+        if sheet_name in sources:
             parts.append(
-                f"SELECT part, NULL AS part_type, NULL AS hs_code, _row, 1 AS _s FROM {v.tables[sheet_name]} WHERE part IS NOT NULL"
+                f"SELECT part, NULL AS part_type, NULL AS hs_code, _file, _row, 1 AS _s FROM {sources[sheet_name]}"
+                " WHERE part IS NOT NULL"
             )
     if not parts:
         return
-    src = f"""SELECT sc_part_key(part) AS part_id, first(part ORDER BY _s, _row) AS name,
-                     first(part_type ORDER BY part_type IS NULL, _s, _row) AS part_type,
-                     first(hs_code ORDER BY hs_code IS NULL, _s, _row) AS hs_code
+    src = f"""SELECT sc_part_key(part) AS part_id, first(part ORDER BY _file, _s, _row) AS name,
+                     first(part_type ORDER BY part_type IS NULL, _file, _s, _row) AS part_type,
+                     first(hs_code ORDER BY hs_code IS NULL, _file, _s, _row) AS hs_code
               FROM ({" UNION ALL ".join(parts)}) GROUP BY 1"""
+    run(con, f"CREATE OR REPLACE TEMP TABLE _sc_parts AS {src}")
     run(
         con,
-        f"""INSERT INTO part SELECT part_id, name, part_type, hs_code, NULL, NULL FROM ({src}) n
+        """INSERT INTO part SELECT part_id, name, part_type, hs_code, NULL, NULL FROM _sc_parts n
                  WHERE NOT EXISTS (SELECT 1 FROM part p WHERE p.part_id = n.part_id)""",
     )
     run(
         con,
-        f"""UPDATE part SET part_type = coalesce(part.part_type, n.part_type), hs_code = coalesce(part.hs_code, n.hs_code)
-                 FROM ({src}) n WHERE part.part_id = n.part_id""",
+        """UPDATE part SET part_type = coalesce(part.part_type, n.part_type), hs_code = coalesce(part.hs_code, n.hs_code)
+                 FROM _sc_parts n WHERE part.part_id = n.part_id AND (part.part_type IS NULL OR part.hs_code IS NULL)""",
     )
+    run(con, "DROP TABLE _sc_parts")
 
 
-def _insert_fact(con, v, sheet_name, table, exprs, joins, wave, sid) -> None:
+def _insert_fact(con, rows: str, sheet_name: str, table: str, exprs: dict, joins: str, wave: int) -> None:
+    """Insert a fact sheet's accepted ``rows`` (of one or more returns) into ``table``."""
     sheet = sheets()[sheet_name]
-    source = v.raw.sheets[sheet_name].source
     select = []
-    for c in tables()[table].columns:
+    for c in tables_schema()[table].columns:
         if c.name in exprs:
             select.append(exprs[c.name])
         elif c.name == "wave":
             select.append(str(int(wave)))
         elif c.name == "submission_id":
-            select.append(str(int(sid)))
+            select.append("g.submission_id")
         elif c.name == "source_sheet":
-            select.append("?")
+            select.append("g.source")
         elif c.name == "source_row":
             select.append("s._row")
         elif c.name in {x.name for x in sheet.columns}:
             select.append(f's."{c.name}"')
         else:
             raise SupplyChainError(f"column {table}.{c.name} has no source in sheet {sheet_name}")
-    run(con, f'INSERT INTO "{table}" SELECT {", ".join(select)} FROM {v.tables[sheet_name]} s {joins} ORDER BY s._row', [source])
+    run(
+        con,
+        f'INSERT INTO "{table}" SELECT {", ".join(select)} FROM {rows} s'
+        f" JOIN _sc_sources g ON g._file = s._file AND g.sheet = {_lit(sheet_name)} {joins} ORDER BY s._file, s._row",
+    )

@@ -7,6 +7,7 @@ reported value into the key it is matched on. The value as reported is always ke
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -112,6 +113,7 @@ def nfkc(text: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip()
 
 
+@functools.lru_cache(maxsize=1 << 20)  # a firm is named by many buyers, in every wave
 def normalize_company_name(name: str) -> str:
     """The matching key of a company name.
 
@@ -217,6 +219,7 @@ _GENERIC_SUFFIXES = sorted(
 _GENERIC_RE = re.compile("(?:" + "|".join(map(re.escape, _GENERIC_SUFFIXES)) + ")+$")
 
 
+@functools.lru_cache(maxsize=1 << 20)
 def distinctive_name(normalized: str) -> str:
     """A normalised name without trailing generic business words, for similarity scoring.
 

@@ -129,6 +129,30 @@ def _build(sheet: Sheet, source: str, path: Path, header: list, rows: list[tuple
     ``typed``: the cells are Excel values (numbers, dates, booleans), shown as text first; CSV
     cells are text already.
     """
+    positions, extra = _map_header(sheet, source, path, header)
+    kept_numbers, kept = [], []
+    for row_number, cells in rows:
+        if typed:  # Excel values as the respondent reads them
+            cells = [_cell_text(c) or "" for c in cells]
+        joined = "".join(cells).strip()
+        if not joined or (joined.startswith("#") and _is_notes_row(cells)):
+            continue  # empty row, or the template's notes row
+        kept_numbers.append(row_number)
+        kept.append(cells)
+    width = max(positions.values(), default=-1) + 1
+    if any(len(cells) < width for cells in kept):  # short rows: the missing cells are empty
+        kept = [cells + [""] * (width - len(cells)) if len(cells) < width else cells for cells in kept]
+    columns = list(zip(*kept)) if kept else []
+    arrays = {"_row": pa.array(kept_numbers, pa.int32())}
+    for name, i in positions.items():
+        col = pa.array(columns[i] if kept else [], pa.string())
+        blank = pc.equal(pc.utf8_trim_whitespace(col), "")
+        arrays[name] = pc.if_else(blank, pa.scalar(None, pa.string()), col)
+    return RawSheet(sheet.name, source, pa.table(arrays), extra)
+
+
+def _map_header(sheet: Sheet, source: str, path: Path, header: list) -> tuple[dict[str, int], list[str]]:
+    """Contract column -> position in the header, and the headers that are not in the contract."""
     mapping = _header_map(sheet)
     positions: dict[str, int] = {}
     extra: list[str] = []
@@ -151,25 +175,7 @@ def _build(sheet: Sheet, source: str, path: Path, header: list, rows: list[tuple
             f"required column(s) {', '.join(missing)} not found in the header; found {[str(h) for h in header if h]}",
             sheet=source,
         )
-    kept_numbers, kept = [], []
-    for row_number, cells in rows:
-        if typed:  # Excel values as the respondent reads them
-            cells = [_cell_text(c) or "" for c in cells]
-        joined = "".join(cells).strip()
-        if not joined or (joined.startswith("#") and _is_notes_row(cells)):
-            continue  # empty row, or the template's notes row
-        kept_numbers.append(row_number)
-        kept.append(cells)
-    width = max(positions.values(), default=-1) + 1
-    if any(len(cells) < width for cells in kept):  # short rows: the missing cells are empty
-        kept = [cells + [""] * (width - len(cells)) if len(cells) < width else cells for cells in kept]
-    columns = list(zip(*kept)) if kept else []
-    arrays = {"_row": pa.array(kept_numbers, pa.int32())}
-    for name, i in positions.items():
-        col = pa.array(columns[i] if kept else [], pa.string())
-        blank = pc.equal(pc.utf8_trim_whitespace(col), "")
-        arrays[name] = pc.if_else(blank, pa.scalar(None, pa.string()), col)
-    return RawSheet(sheet.name, source, pa.table(arrays), extra)
+    return positions, extra
 
 
 def _is_notes_row(cells: list[str]) -> bool:
@@ -222,6 +228,69 @@ def _decode(path: Path) -> str:
     raise SurveyReadError(path, "text is neither UTF-8 nor Shift_JIS (cp932); save the CSV as UTF-8")
 
 
+def _read_plain_csv(sheet: Sheet, source: str, path: Path, text: str) -> RawSheet | None:
+    """The fast path for the common CSV: header on line 1, no blank lines, no line breaks inside
+    quoted cells, every record with the header's number of fields. Arrow's parser reads it, and
+    line n of the file is record n, so row numbers stay exact. Anything else returns None, for
+    the csv module.
+    """
+    import pyarrow.csv as pacsv
+
+    if "\n\n" in text or "\n\r\n" in text or text.count("\r") != text.count("\r\n"):
+        return None
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(text.count(",", 0, text.find("\n")) + 1)},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None  # ragged lines and the like: the csv module reports them precisely
+    if table.num_rows != lines or table.num_rows == 0 or any(c.type != pa.string() for c in table.columns):
+        return None  # a record spans lines, or the file is empty
+    header = [table.column(i)[0].as_py() for i in range(table.num_columns)]
+    if not "".join(header).strip():
+        return None  # the header is further down
+    positions, extra = _map_header(sheet, source, path, header)
+    body = table.slice(1)
+    trimmed = [pc.utf8_trim_whitespace(c) for c in body.columns]
+    filled = [pc.not_equal(t, "") for t in trimmed]
+    hashed = [pc.or_(pc.invert(f), pc.starts_with(t, "#")) for f, t in zip(filled, trimmed)]
+    any_filled, all_hashed = filled[0], hashed[0]
+    for f, h in zip(filled[1:], hashed[1:]):
+        any_filled, all_hashed = pc.or_(any_filled, f), pc.and_(all_hashed, h)
+    keep = pc.and_(any_filled, pc.invert(all_hashed))  # not an empty row, not the notes row
+    arrays = {"_row": pc.filter(pa.array(range(2, body.num_rows + 2), pa.int32()), keep)}
+    for name, i in positions.items():
+        col = pc.filter(body.column(i), keep)
+        arrays[name] = pc.if_else(pc.filter(filled[i], keep), col, pa.scalar(None, pa.string()))
+    return RawSheet(sheet.name, source, pa.table(arrays), extra)
+
+
+def _read_csv_text(sheet: Sheet, source: str, path: Path, text: str, *, fast: bool = True) -> RawSheet:
+    """One CSV sheet: the Arrow fast path when the file allows it, else the csv module."""
+    if fast:
+        table = _read_plain_csv(sheet, source, path, text)
+        if table is not None:
+            return table
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        # reader.line_num is the physical line, so quoted multi-line cells keep true numbers
+        for cells in reader:
+            rows.append((reader.line_num, cells))
+    except csv.Error as exc:
+        raise SurveyReadError(path, f"malformed CSV near line {reader.line_num}: {exc}", sheet=source) from None
+    header, body = _find_header(path, source, sheet, rows)
+    return _build(sheet, source, path, header, body, typed=False)
+
+
 def _read_csv_folder(path: Path) -> tuple[dict[str, RawSheet], list[str]]:
     lookup = _sheet_lookup()
     found: dict[str, RawSheet] = {}
@@ -235,16 +304,7 @@ def _read_csv_folder(path: Path) -> tuple[dict[str, RawSheet], list[str]]:
             continue
         if name in found:
             raise SurveyReadError(path, f"files {found[name].source!r} and {file.name!r} are both {name!r}")
-        reader = csv.reader(io.StringIO(_decode(file), newline=""))
-        rows = []
-        try:
-            # reader.line_num is the physical line, so quoted multi-line cells keep true numbers
-            for cells in reader:
-                rows.append((reader.line_num, cells))
-        except csv.Error as exc:
-            raise SurveyReadError(path, f"malformed CSV near line {reader.line_num}: {exc}", sheet=file.name) from None
-        header, body = _find_header(path, file.name, sheets()[name], rows)
-        found[name] = _build(sheets()[name], file.name, path, header, body, typed=False)
+        found[name] = _read_csv_text(sheets()[name], file.name, path, _decode(file))
     return found, ignored
 
 

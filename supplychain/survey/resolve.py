@@ -65,64 +65,85 @@ def review_id_for(key_a: str, key_b: str) -> str:
 
 
 def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_threshold: float = REVIEW_THRESHOLD) -> pd.DataFrame:
-    """Resolve the accepted ``companies`` rows of one return to company ids, inside the caller's transaction.
+    """Resolve accepted ``companies`` rows to company ids, inside the caller's transaction.
 
-    Creates the companies that are new, fills what existing ones lacked, queues similar names for
-    review. Returns ``companies`` with ``company_id``, ``name_normalized``, ``match_method`` and
-    ``match_score`` added.
+    The rows may come from several returns of one wave (a ``_file`` column tells them apart;
+    ``company_ref`` is unique within a return). Creates the companies that are new, fills what
+    existing ones lacked, queues similar names for review. Returns ``companies`` with
+    ``company_id``, ``name_normalized``, ``match_method`` and ``match_score`` added.
+
+    Within a batch, the mentions behave as if the returns were loaded one after another: a
+    mention without a corporate number joins the batch's one new company with the same name key
+    and a number, and similar names are queued between returns of the batch as against the
+    database.
     """
-    df = companies.copy()
-    df["name_normalized"] = [normalize_company_name(n) for n in df["name"]]
-    df["key"] = [
-        f"{'' if pd.isna(c) else c}|{'' if pd.isna(p) else p}|{n}"
-        for c, p, n in zip(df["country"], df["prefecture_code"], df["name_normalized"])
-    ]
+    df = companies.reset_index(drop=True).copy()
+    for c in ("name", "country", "prefecture_code", "corporate_number"):
+        df[c] = df[c].astype(object).where(df[c].notna(), None)
+    df["_m"] = np.arange(len(df))
+    df["name_normalized"] = [normalize_company_name(n) for n in df["name"].tolist()]
+    df["_p"] = df["prefecture_code"].fillna("")
+    df["key"] = df["country"].fillna("") + "|" + df["_p"] + "|" + df["name_normalized"]
     df["company_id"] = None
     df["match_method"] = None
     df["match_score"] = None
-
-    df["_p"] = [p if isinstance(p, str) else "" for p in df["prefecture_code"]]
-    df["_cn"] = pd.Series([x if isinstance(x, str) else None for x in df["corporate_number"]], index=df.index, dtype=object)
-    mentions = df[["company_ref", "_cn", "key", "country", "_p", "name_normalized"]]
-    # Only the companies that could match this file are fetched: by number, by name key, by a
-    # remembered decision. Set-based joins, so the cost follows the file, not the database.
+    df["_cn"] = df["corporate_number"]
+    mentions = df[["_m", "_cn", "key", "country", "_p", "name_normalized"]]
+    # Only the companies that could match these mentions are fetched: by number, by name key, by
+    # a remembered decision. Set-based joins, so the cost follows the files, not the database.
     with registered(con, "_sc_mentions", mentions):
         by_number = run(
             con,
-            """SELECT m.company_ref, c.company_id FROM _sc_mentions m
+            """SELECT m._m, c.company_id FROM _sc_mentions m
                                 JOIN company c ON c.corporate_number = m._cn""",
         ).df()
         same = run(
             con,
-            """SELECT m.company_ref, any_value(e.company_id_a) AS company_id FROM _sc_mentions m
+            """SELECT m._m, any_value(e.company_id_a) AS company_id FROM _sc_mentions m
                            JOIN entity_review e ON e.key_b = m.key AND e.status = 'same' GROUP BY 1""",
         ).df()
         by_key = run(
             con,
-            """SELECT m.company_ref, c.company_id FROM _sc_mentions m
+            """SELECT m._m, c.company_id FROM _sc_mentions m
                              JOIN company c ON c.country = m.country AND coalesce(c.prefecture_code, '') = m._p
                                            AND c.name_normalized = m.name_normalized
                              WHERE m._cn IS NULL OR c.corporate_number IS NULL OR c.corporate_number = m._cn""",
         ).df()
-    by_key = by_key[by_key.groupby("company_ref")["company_id"].transform("nunique") == 1].drop_duplicates("company_ref")
+    by_key = by_key[by_key.groupby("_m")["company_id"].transform("nunique") == 1].drop_duplicates("_m")
     for found, method, score in (
         (by_key, "name_exact", 100.0),
         (same, "review_same", None),
         (by_number, "corporate_number", None),
     ):
         # later assignments win: a corporate number beats a decision, which beats a name
-        idx = df["company_ref"].map(dict(zip(found["company_ref"], found["company_id"])))
+        idx = df["_m"].map(dict(zip(found["_m"], found["company_id"])))
         hit = idx.notna()
         df.loc[hit, "company_id"] = idx[hit]
         df.loc[hit, "match_method"] = method
         df.loc[hit, "match_score"] = score
 
-    # New companies: one id per corporate number or name key, even when listed twice in the file.
+    # New companies: one id per corporate number or name key, even when listed twice.
     new = df["company_id"].isna()
     df.loc[new, "company_id"] = [company_id_for(cn, key) for cn, key in zip(df.loc[new, "_cn"], df.loc[new, "key"])]
     df.loc[new, "match_method"] = "new"
-
-    reviews = _queue_similar(con, df[new], review_threshold, wave)
+    # A new mention without a number joins the one new company of its name key that has one.
+    numbered = df.loc[new & df["_cn"].notna(), ["key", "company_id"]].drop_duplicates()
+    numbered = dict(numbered[~numbered["key"].duplicated(keep=False)].to_numpy())
+    joins = new & df["_cn"].isna() & df["key"].isin(numbered.keys())
+    if joins.any():
+        df.loc[joins, "company_id"] = df.loc[joins, "key"].map(numbered)
+        df.loc[joins, "match_method"] = "name_exact"
+        df.loc[joins, "match_score"] = 100.0
+        new &= ~joins
+    first_mention = df.groupby("company_id", sort=False)["_m"].min()
+    # the first mention creates a company; later ones in the batch match it as they would have
+    # matched it in the database, by number or by name
+    later = new & (df["_m"] != df["company_id"].map(first_mention))
+    df.loc[later & df["_cn"].notna(), "match_method"] = "corporate_number"
+    df.loc[later & df["_cn"].isna(), ["match_method", "match_score"]] = ["name_exact", 100.0]
+    reviews = _queue_similar(
+        con, df[new], df.loc[new & (df["_m"] == df["company_id"].map(first_mention))], review_threshold, wave
+    )
     _write_companies(con, df, wave)
     if reviews:
         cols = [
@@ -146,14 +167,15 @@ def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_thresho
                         FROM _sc_reviews r WHERE NOT EXISTS (SELECT 1 FROM entity_review e WHERE e.review_id = r.review_id)""",
             )
         log.info("%d company pairs queued for review", len(reviews))
-    return df.drop(columns=["key", "_p", "_cn"])
+    return df.drop(columns=["key", "_p", "_cn", "_m"])
 
 
-def _queue_similar(con, new: pd.DataFrame, threshold: float, wave: int) -> list[tuple]:
-    """Pairs (existing company, new mention) with similar names in the same country and prefecture.
+def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: float, wave: int) -> list[tuple]:
+    """Pairs (earlier company, new mention) with similar names in the same country and prefecture.
 
     Candidates are the companies already in the database in the blocks (country, prefecture) of
-    the new mentions; pairs decided ``different`` before are not asked again.
+    the new mentions, and the companies ``created`` by earlier mentions (``_m``) of this batch;
+    pairs decided ``different`` before are not asked again.
     """
     if new.empty:
         return []
@@ -163,7 +185,8 @@ def _queue_similar(con, new: pd.DataFrame, threshold: float, wave: int) -> list[
             con,
             """
             SELECT c.company_id, c.corporate_number, c.name, c.country, coalesce(c.prefecture_code, '') AS _p,
-                   c.name_normalized, c.country || '|' || coalesce(c.prefecture_code, '') || '|' || c.name_normalized AS key
+                   c.name_normalized, c.country || '|' || coalesce(c.prefecture_code, '') || '|' || c.name_normalized AS key,
+                   -1 AS _m
             FROM company c JOIN _sc_blocks b ON b.country = c.country AND b._p = coalesce(c.prefecture_code, '')
             ORDER BY c.company_id""",
         ).df()
@@ -175,12 +198,16 @@ def _queue_similar(con, new: pd.DataFrame, threshold: float, wave: int) -> list[
                      WHERE status = 'different' AND key_b IN (SELECT key FROM _sc_new_keys)""",
             ).fetchall()
         }
+    created = created.drop(columns="corporate_number").rename(columns={"_cn": "corporate_number"})[existing.columns]
+    existing = pd.concat([existing.astype(object), created.astype(object)], ignore_index=True)
     if existing.empty:
         return []
     existing["_d"] = [distinctive_name(n) for n in existing["name_normalized"]]
     reviews = []
     seen = set()
     groups = dict(tuple(existing.groupby(["country", "_p"])))
+    # one query per name and company: a firm mentioned by many buyers is compared once
+    new = new.drop_duplicates(["key", "company_id", "_cn"])
     for (country, pref), part in new.groupby(["country", "_p"]):
         block = groups.get((country, pref))
         if block is None:
@@ -188,20 +215,23 @@ def _queue_similar(con, new: pd.DataFrame, threshold: float, wave: int) -> list[
         # A typo or variant is a few edits away (東邦ミナト精機 / 東邦ミナト精器), whatever the length
         # of the name; and it must stay similar without the generic words ("Kavro Alloys" and
         # "Zembri Alloys" share only "Alloys"; 東邦ミナト精機 and 東邦ミナト電子 differ in trade).
-        names_q, names_c = list(part["name_normalized"]), list(block["name_normalized"])
+        names_q, names_c = part["name_normalized"].tolist(), block["name_normalized"].tolist()
         edits = process.cdist(names_q, names_c, scorer=Levenshtein.distance, score_cutoff=MAX_EDITS, workers=1)
         candidates = list(zip(*np.nonzero(edits <= MAX_EDITS)))
-        cores_q = [distinctive_name(n) for n in names_q]
-        cores_c = list(block["_d"])
-        scored = []
+        if not candidates:
+            continue
+        cores_c = block["_d"].tolist()
+        q_cn, q_key, q_id, q_name, q_m = (part[c].to_numpy(object) for c in ("_cn", "key", "company_id", "name", "_m"))
+        c_cn, c_key, c_id, c_name, c_m = (
+            block[c].to_numpy(object) for c in ("corporate_number", "key", "company_id", "name", "_m")
+        )
         for qi, ci in candidates:  # few: scored one by one
-            if fuzz.ratio(cores_q[qi], cores_c[ci]) >= threshold:
-                scored.append((qi, ci, fuzz.ratio(names_q[qi], names_c[ci])))
-        q_cn, q_key, q_id, q_name = (part[c].to_numpy() for c in ("_cn", "key", "company_id", "name"))
-        c_cn, c_key, c_id, c_name = (block[c].to_numpy() for c in ("corporate_number", "key", "company_id", "name"))
-        for qi, ci, score in scored:
+            if fuzz.ratio(distinctive_name(names_q[qi]), cores_c[ci]) < threshold:
+                continue
             if isinstance(q_cn[qi], str) and isinstance(c_cn[ci], str):
                 continue  # two corporate numbers: two companies, nothing to review
+            if c_m[ci] >= q_m[qi]:
+                continue  # a company of this batch is compared only with later mentions
             pair = (c_key[ci], q_key[qi])
             if c_id[ci] == q_id[qi] or pair in different or pair in seen:
                 continue
@@ -214,7 +244,7 @@ def _queue_similar(con, new: pd.DataFrame, threshold: float, wave: int) -> list[
                     q_id[qi],
                     c_name[ci],
                     q_name[qi],
-                    float(score),
+                    float(fuzz.ratio(names_q[qi], names_c[ci])),
                     f"similar names in {country} {pref}".strip(),
                     wave,
                 )
@@ -237,7 +267,16 @@ def _write_companies(con, df: pd.DataFrame, wave: int) -> None:
         "is_prime",
         "parent_company_id",
     ]
-    frame = df.assign(parent_company_id=None)[cols].drop_duplicates("company_id")
+    frame = df.assign(parent_company_id=None)[cols]
+    if frame["company_id"].duplicated().any():
+        # one company mentioned in several returns of a batch: as if loaded one after another,
+        # the first report of each field counts, but the latest of size and SME status
+        agg = {c: "first" for c in cols if c != "company_id"}
+        agg.update(employees="last", is_sme="last", is_prime="max")
+        prime = frame["is_prime"].map({True: 1.0, False: 0.0}).astype(float)
+        frame = frame.assign(is_prime=prime).groupby("company_id", sort=False, as_index=False).agg(agg)
+        frame["is_prime"] = frame["is_prime"].map({1.0: True, 0.0: False}).astype(object)
+        frame = frame[cols]
     with registered(con, "_sc_resolved", frame):
         run(
             con,

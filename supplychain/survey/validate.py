@@ -1,7 +1,8 @@
 """Validation of a survey return, in bulk, generated from the schema.
 
-Every check runs as set-based SQL in DuckDB over the whole sheet (no Python loop over rows), in
-this order per sheet, sheets in contract order:
+Every check runs as set-based SQL in DuckDB over the whole sheet of many returns at once (no
+Python loop over rows or files; references and duplicates never cross from one return to
+another), in this order per sheet, sheets in contract order:
 
 1. types and ranges of each column, required values, allowed values (with Japanese aliases),
    country and prefecture codes, the corporate-number check digit;
@@ -30,7 +31,15 @@ from .normalize import part_keys, valid_corporate_numbers
 from .read import RawWorkbook
 from .schema import Sheet, SheetColumn, sheets
 
-__all__ = ["ValidatedWorkbook", "validate_workbook", "drop_tables", "ISSUE_COLUMNS", "register_functions"]
+__all__ = [
+    "ValidatedWorkbook",
+    "ValidatedBatch",
+    "validate_workbook",
+    "validate_returns",
+    "drop_tables",
+    "ISSUE_COLUMNS",
+    "register_functions",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +56,9 @@ class ValidatedWorkbook:
     """The outcome of validating one return.
 
     ``tables`` names the temporary DuckDB table of accepted, typed rows per sheet (columns as
-    the contract, plus ``_row``); ``issues`` lists every problem; ``file_errors`` the problems
-    that refuse the whole file.
+    the contract, plus ``_file`` and ``_row``), shared by the returns validated together: this
+    return's rows are those with ``_file = index`` (:meth:`rows`). ``issues`` lists every
+    problem; ``file_errors`` the problems that refuse the whole file.
     """
 
     raw: RawWorkbook
@@ -58,6 +68,11 @@ class ValidatedWorkbook:
     rows_refused: dict[str, int]
     respondent: dict = field(default_factory=dict)
     file_errors: list[str] = field(default_factory=list)
+    index: int = 0  #: this return's ``_file`` in the shared tables
+
+    def rows(self, sheet: str) -> str:
+        """SQL for this return's accepted rows of ``sheet`` (a subquery)."""
+        return f"(SELECT * FROM {self.tables[sheet]} WHERE _file = {int(self.index)})"
 
     @property
     def n_refused(self) -> int:
@@ -70,6 +85,16 @@ class ValidatedWorkbook:
     @property
     def n_warnings(self) -> int:
         return int((self.issues["action"] == "warning").sum())
+
+
+@dataclass
+class ValidatedBatch:
+    """Returns validated together (:func:`validate_returns`): shared tables, one
+    :class:`ValidatedWorkbook` per return, in order."""
+
+    raws: list[RawWorkbook]
+    tables: dict[str, str]
+    files: list[ValidatedWorkbook]
 
 
 def _lit(text: str) -> str:
@@ -220,7 +245,7 @@ ROW_RULES = {
 def _stage_parse(sheet: Sheet, present: set[str], source: str) -> str:
     """Step 1: raw text, loosely typed value and first error of every column (types, ranges,
     required values, allowed values, row rules), and whether the row is refused so far."""
-    raw_cols, parsed_cols, err_cols, joins = ["_row"], ["r._row"], ["*"], []
+    raw_cols, parsed_cols, err_cols, joins = ["_file", "_row"], ["r._file", "r._row"], ["*"], []
     for c in sheet.columns:
         qc, qraw, qerr = _q(c.name), _q(c.name + "__raw"), _q(c.name + "__err")
         sql_type = _SQL_TYPE.get(c.type, "VARCHAR")
@@ -264,27 +289,31 @@ def _refused_sql(sheet: Sheet) -> str:
     )
 
 
-def _stage_links(sheet: Sheet, chk: str, targets: dict[str, str]) -> str:
-    # ``chk`` may be a CTE name: the sheet's parsed rows
-    """Step 2: references to other sheets (a row pointing at a missing or refused row is refused
-    too, and says which), then duplicates of the sheet's key among the rows still accepted."""
+def _stage_links(sheet: Sheet, chk: str, targets: dict[str, str], lacking: dict[str, list[int]]) -> str:
+    """Step 2: references to other sheets of the same return (a row pointing at a missing or
+    refused row is refused too, and says which), then duplicates of the sheet's key among the
+    rows still accepted. ``chk`` may be a CTE name: the sheet's parsed rows; ``lacking`` names,
+    per target sheet, the returns (``_file``) that do not have it."""
     joins, replace = [], {}
     for c in sheet.columns:
         if not c.ref:
             continue
         target_sheet, target_col = c.ref
         qc, qerr = _q(c.name), _q(c.name + "__err")
+        no_sheet = _lit(f"refers to sheet {target_sheet}, which this return does not have")
         if target_sheet not in targets:
-            msg = _lit(f"refers to sheet {target_sheet}, which this return does not have")
-            replace[c.name] = f"CASE WHEN s.{qerr} IS NULL AND s.{qc} IS NOT NULL THEN {msg} ELSE s.{qerr} END"
+            replace[c.name] = f"CASE WHEN s.{qerr} IS NULL AND s.{qc} IS NOT NULL THEN {no_sheet} ELSE s.{qerr} END"
             continue
         alias = _q("t_" + c.name)
         joins.append(
-            f"LEFT JOIN (SELECT {_q(target_col)} AS k, min(_row) AS first_row, bool_or(NOT _refused) AS any_ok"
-            f" FROM {targets[target_sheet]} GROUP BY 1) {alias} ON {alias}.k = s.{qc}"
+            f"LEFT JOIN (SELECT _file, {_q(target_col)} AS k, min(_row) AS first_row, bool_or(NOT _refused) AS any_ok"
+            f" FROM {targets[target_sheet]} GROUP BY 1, 2) {alias} ON {alias}.k = s.{qc} AND {alias}._file = s._file"
         )
         missing = _lit(f"{target_sheet} has no row with {target_col} = ") + f" || s.{qc}"
         refused = _lit(f"refers to {target_sheet} row ") + f" || {alias}.first_row || " + _lit(", which was refused")
+        without = lacking.get(target_sheet)
+        if without:
+            missing = f"CASE WHEN s._file IN ({', '.join(map(str, without))}) THEN {no_sheet} ELSE {missing} END"
         replace[c.name] = (
             f"CASE WHEN s.{qerr} IS NULL AND s.{qc} IS NOT NULL AND NOT coalesce({alias}.any_ok, false)"
             f" THEN CASE WHEN {alias}.first_row IS NULL THEN {missing} ELSE {refused} END ELSE s.{qerr} END"
@@ -294,13 +323,18 @@ def _stage_links(sheet: Sheet, chk: str, targets: dict[str, str]) -> str:
     keys = sheet.unique
     if not keys:
         return f"WITH b AS ({b}) SELECT * REPLACE ({_refused_sql(sheet)} AS _refused) FROM b"
-    exprs = ", ".join(f"sc_part_key({_q(k)})" if k == "part" else _q(k) for k in keys)
+    # the first accepted row of each key, by aggregation and a hash join (a window over the
+    # sheet would sort it); the part key is computed once per row
+    key_cols = [_q("_key_" + k) for k in keys]
+    key_exprs = ", ".join(f"{'sc_part_key' if k == 'part' else ''}({_q(k)}) AS {q}" for k, q in zip(keys, key_cols))
+    on = " AND ".join(["b2._file = g._file", *(f"b2.{q} IS NOT DISTINCT FROM g.{q}" for q in key_cols)])
     k0 = _q(keys[0] + "__err")
     dup = _lit(f"duplicate: same {' + '.join(keys)} as row ") + " || first_row"
     return (
-        f"WITH b AS ({b}), b2 AS (SELECT *, {_refused_sql(sheet)} AS _refused_b FROM b),"
-        f" d AS (SELECT *, min(_row) OVER (PARTITION BY _refused_b, {exprs}) AS first_row FROM b2),"
-        f" f AS (SELECT * EXCLUDE (first_row, _refused_b) REPLACE"
+        f"WITH b AS ({b}), b2 AS (SELECT *, {_refused_sql(sheet)} AS _refused_b, {key_exprs} FROM b),"
+        f" g AS (SELECT _file, {', '.join(key_cols)}, min(_row) AS first_row FROM b2 WHERE NOT _refused_b GROUP BY ALL),"
+        f" d AS (SELECT b2.*, g.first_row FROM b2 LEFT JOIN g ON {on}),"
+        f" f AS (SELECT * EXCLUDE (first_row, _refused_b, {', '.join(key_cols)}) REPLACE"
         f" (CASE WHEN {k0} IS NULL AND NOT _refused_b AND first_row <> _row THEN {dup} ELSE {k0} END AS {k0}) FROM d)"
         f" SELECT * REPLACE ({_refused_sql(sheet)} AS _refused) FROM f"
     )
@@ -308,7 +342,7 @@ def _stage_links(sheet: Sheet, chk: str, targets: dict[str, str]) -> str:
 
 def _stage_accept(sheet: Sheet, chk: str) -> str:
     """Step 3: the accepted rows, typed, with dropped values emptied."""
-    cols = ["_row"]
+    cols = ["_file", "_row"]
     for c in sheet.columns:
         v = _q(c.name)
         if c.on_error == "drop":
@@ -317,88 +351,129 @@ def _stage_accept(sheet: Sheet, chk: str) -> str:
         if sql_type:
             v = f"CAST({v} AS {sql_type})"
         cols.append(f"{v} AS {_q(c.name)}")
-    return f"SELECT {', '.join(cols)} FROM {chk} WHERE NOT _refused ORDER BY _row"
+    return f"SELECT {', '.join(cols)} FROM {chk} WHERE NOT _refused ORDER BY _file, _row"
 
 
 def validate_workbook(con: duckdb.DuckDBPyConnection, raw: RawWorkbook, *, token: str = "v") -> ValidatedWorkbook:
-    """Validate every sheet of ``raw`` in bulk; return the accepted rows' tables and the issues.
+    """Validate every sheet of one return; see :func:`validate_returns` (this is a batch of one)."""
+    return validate_returns(con, [raw], token=token).files[0]
 
-    Two set-based statements per sheet, whatever its size. The temporary tables of accepted
-    rows are named ``_sc_ok_{token}_{sheet}``; drop them with :func:`drop_tables`.
+
+def validate_returns(con: duckdb.DuckDBPyConnection, raws: list[RawWorkbook], *, token: str = "v") -> ValidatedBatch:
+    """Validate every sheet of several returns in bulk: accepted rows' tables and issues per return.
+
+    The returns are validated together — two set-based statements per sheet, whatever the number
+    of returns and rows — but each on its own: references and duplicate keys never cross from one
+    return to another. The temporary tables of accepted rows are named ``_sc_ok_{token}_{sheet}``
+    and carry ``_file`` (the return's position in ``raws``) and ``_row``; drop them with
+    :func:`drop_tables`.
     """
     register_functions(con)
     contract = sheets()
     chk_tables: dict[str, str] = {}
     ok_tables: dict[str, str] = {}
-    issue_sql, refused_sql = [], []
-    rows_read: dict[str, int] = {}
-    for name, rs in raw.sheets.items():
-        sheet = contract[name]
+    lacking: dict[str, list[int]] = {}
+    count_sql = []
+    for name, sheet in contract.items():
+        have = [i for i, raw in enumerate(raws) if name in raw.sheets]
+        if not have:
+            continue
+        lacking[name] = [i for i in range(len(raws)) if name not in raws[i].sheets]
         chk, ok = f"_sc_chk_{token}_{name}", f"_sc_ok_{token}_{name}"
-        present = set(rs.table.column_names) - {"_row"}
-        table = rs.table
-        for col in present - {c.name for c in sheet.columns if c.type == "text"}:
-            # full-width digits and letters parse like half-width ones; names keep their spelling
-            i = table.column_names.index(col)
-            table = table.set_column(i, col, pc.utf8_normalize(table.column(col), form="NFKC"))
+        table = _stacked(sheet, [(i, raws[i].sheets[name].table) for i in have])
+        present = set(table.column_names) - {"_row", "_file"}
         # a sheet may refer to itself (companies.parent_ref): it sees its own rows as parsed so far
         targets = {**chk_tables, name: "parsed"}
         with registered(con, f"_sc_raw_{token}_{name}", table) as view:
             run(
                 con,
                 f"CREATE OR REPLACE TEMP TABLE {chk} AS WITH parsed AS ({_stage_parse(sheet, present, view)})"
-                f" SELECT * FROM ({_stage_links(sheet, 'parsed', targets)})",
+                f" SELECT * FROM ({_stage_links(sheet, 'parsed', targets, lacking)})",
             )
         run(con, f"CREATE OR REPLACE TEMP TABLE {ok} AS {_stage_accept(sheet, chk)}")
         chk_tables[name], ok_tables[name] = chk, ok
-        rows_read[name] = rs.n_rows
         any_err = " OR ".join(f"{_q(c.name + '__err')} IS NOT NULL" for c in sheet.columns)
-        refused_sql.append(
-            f"SELECT {_lit(name)} AS sheet, count(*) FILTER (WHERE _refused), count(*) FILTER (WHERE {any_err}) FROM {chk}"
+        count_sql.append(
+            f"SELECT {_lit(name)} AS sheet, _file, count(*) FILTER (WHERE _refused), count(*) FILTER (WHERE {any_err})"
+            f" FROM {chk} GROUP BY _file"
         )
-    counts = run(con, " UNION ALL ".join(refused_sql)).fetchall()
-    rows_refused = {name: n for name, n, _ in counts}
-    for name, _, n_err in counts:
-        if not n_err:
-            continue  # a clean sheet: no need to look for its issues
-        sheet, src = contract[name], _lit(raw.sheets[name].source)
+    counts = run(con, " UNION ALL ".join(count_sql)).fetchall()
+    rows_refused: dict[int, dict[str, int]] = {i: {} for i in range(len(raws))}
+    issue_sql = []
+    for name, i, n_refused, _ in counts:
+        rows_refused[i][name] = n_refused
+    for name in {name for name, _, _, n_err in counts if n_err}:  # clean sheets need no search for issues
+        sheet = contract[name]
         for c in sheet.columns:
             issue_sql.append(
-                f"SELECT {_lit(name)} AS sheet, {src} AS source, _row AS row, {_lit(c.name)} AS column,"
+                f"SELECT _file, {_lit(name)} AS sheet, _row AS row, {_lit(c.name)} AS column,"
                 f" {_q(c.name + '__raw')} AS value, {_q(c.name + '__err')} AS reason,"
                 f" CASE WHEN _refused THEN 'row_refused' ELSE 'value_dropped' END AS action,"
                 f" {list(contract).index(name)} AS _s, {sheet.columns.index(c)} AS _c"
                 f" FROM {chk_tables[name]} WHERE {_q(c.name + '__err')} IS NOT NULL"
             )
     if issue_sql:
-        issues = run(con, " UNION ALL ".join(issue_sql) + " ORDER BY _s, row, _c").df()[ISSUE_COLUMNS].astype(object)
-        issues = issues.where(issues.notna(), None)
+        issues = run(con, " UNION ALL ".join(issue_sql) + " ORDER BY _file, _s, row, _c").df()
     else:
-        issues = pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
+        issues = pd.DataFrame(
+            {c: pd.Series(dtype="object") for c in ["_file", "sheet", "row", "column", "value", "reason", "action"]}
+        )
     for chk in chk_tables.values():
         run(con, f"DROP TABLE IF EXISTS {chk}")
-    warnings = _share_warnings(con, raw, ok_tables)
-    if len(warnings):
-        issues = pd.concat([issues, warnings], ignore_index=True) if len(issues) else warnings
-    result = ValidatedWorkbook(
-        raw=raw, tables=ok_tables, issues=issues.reset_index(drop=True), rows_read=rows_read, rows_refused=rows_refused
-    )
-    respondents = run(con, f"SELECT * EXCLUDE (_row) FROM {ok_tables['respondent']}").fetchall()
-    if len(respondents) != 1:
-        what = "no valid row" if not respondents else f"{len(respondents)} rows"
-        result.file_errors.append(f"sheet respondent must have exactly one valid row, found {what}")
-    else:
-        cols = [c.name for c in contract["respondent"].columns]
-        result.respondent = dict(zip(cols, respondents[0]))
-    return result
+    issues = pd.concat([issues, _share_warnings(con, ok_tables)], ignore_index=True)
+    respondents: dict[int, list[dict]] = {}
+    if "respondent" in ok_tables:
+        for row in run(con, f"SELECT * EXCLUDE (_row) FROM {ok_tables['respondent']}").arrow().to_pylist():
+            respondents.setdefault(row.pop("_file"), []).append(row)
+    files = []
+    by_file = dict(tuple(issues.groupby("_file", sort=False))) if len(issues) else {}
+    for i, raw in enumerate(raws):
+        mine = by_file.get(i)
+        if mine is None:
+            mine = pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
+        else:
+            sources = {n: rs.source for n, rs in raw.sheets.items()}
+            mine = mine.assign(source=mine["sheet"].map(sources))[ISSUE_COLUMNS].reset_index(drop=True).astype(object)
+            mine = mine.where(mine.notna(), None)
+        v = ValidatedWorkbook(
+            raw=raw,
+            tables=ok_tables,
+            issues=mine,
+            rows_read={n: rs.n_rows for n, rs in raw.sheets.items()},
+            rows_refused={n: rows_refused[i].get(n, 0) for n in raw.sheets},
+            index=i,
+        )
+        found = respondents.get(i, [])
+        if len(found) != 1:
+            what = "no valid row" if not found else f"{len(found)} rows"
+            v.file_errors.append(f"sheet respondent must have exactly one valid row, found {what}")
+        else:
+            v.respondent = found[0]
+        files.append(v)
+    return ValidatedBatch(raws=list(raws), tables=ok_tables, files=files)
+
+
+def _stacked(sheet: Sheet, parts: list[tuple[int, pa.Table]]) -> pa.Table:
+    """One sheet of several returns as one text table with a ``_file`` column; codes and numbers
+    in NFKC (full-width digits and letters parse like half-width ones; names keep their spelling)."""
+    text = {c.name for c in sheet.columns if c.type == "text"}
+    tables = []
+    for i, table in parts:
+        table = table.append_column("_file", pa.array([i] * table.num_rows, pa.int32()))
+        tables.append(table)
+    table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    for col in set(table.column_names) - text - {"_row", "_file"}:
+        i = table.column_names.index(col)
+        table = table.set_column(i, col, pc.utf8_normalize(table.column(col), form="NFKC"))
+    return table
 
 
 #: How far a sum of shares may stray from its bound before it is worth a warning (rounding).
 SHARE_TOLERANCE = 0.01
 
 
-def _share_warnings(con, raw: RawWorkbook, ok_tables: dict[str, str]) -> pd.DataFrame:
-    """Warnings (rows loaded, flagged for review) where shares do not add up:
+def _share_warnings(con, ok_tables: dict[str, str]) -> pd.DataFrame:
+    """Warnings (rows loaded, flagged for review) where shares do not add up, per return:
 
     - the suppliers of one part for one buyer and program add up to more than 1;
     - the origin countries of one supplier's part do not add up to 1.
@@ -406,40 +481,28 @@ def _share_warnings(con, raw: RawWorkbook, ok_tables: dict[str, str]) -> pd.Data
     checks = []
     if "supply" in ok_tables:
         checks.append(
-            (
-                "supply",
-                f"""SELECT min(_row) AS row, 'share' AS column, CAST(round(sum(share), 4) AS VARCHAR) AS value,
+            f"""SELECT _file, 'supply' AS sheet, min(_row) AS row, 'share' AS column, CAST(round(sum(share), 4) AS VARCHAR) AS value,
                        'shares of part ' || any_value(part) || ' bought by ' || buyer_ref || ' for ' || program
                        || ' add up to ' || round(sum(share), 4) || ', more than 1 (rows '
-                       || string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row) || ')' AS reason
+                       || string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row) || ')' AS reason, 'warning' AS action
                 FROM {ok_tables["supply"]} WHERE share IS NOT NULL
-                GROUP BY program, buyer_ref, sc_part_key(part) HAVING sum(share) > 1 + {SHARE_TOLERANCE}""",
-            )
+                GROUP BY _file, program, buyer_ref, sc_part_key(part) HAVING sum(share) > 1 + {SHARE_TOLERANCE}"""
         )
     if "material_origin" in ok_tables:
         checks.append(
-            (
-                "material_origin",
-                f"""SELECT min(_row) AS row, 'share' AS column, CAST(round(sum(share), 4) AS VARCHAR) AS value,
+            f"""SELECT _file, 'material_origin' AS sheet, min(_row) AS row, 'share' AS column, CAST(round(sum(share), 4) AS VARCHAR) AS value,
                        'origin shares of ' || any_value(part) || ' from ' || supplier_ref || ' add up to '
                        || round(sum(share), 4) || ', not 1 (rows ' || string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row)
-                       || '); use unknown for the part whose origin is not known' AS reason
+                       || '); use unknown for the part whose origin is not known' AS reason, 'warning' AS action
                 FROM {ok_tables["material_origin"]}
-                GROUP BY supplier_ref, sc_part_key(part) HAVING abs(sum(share) - 1) > {SHARE_TOLERANCE}""",
-            )
+                GROUP BY _file, supplier_ref, sc_part_key(part) HAVING abs(sum(share) - 1) > {SHARE_TOLERANCE}"""
         )
-    frames = []
-    for sheet, sql in checks:
-        df = run(con, sql + " ORDER BY row").df()
-        if len(df):
-            frames.append(df.assign(sheet=sheet, source=raw.sheets[sheet].source, action="warning"))
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
-    out = pd.concat(frames, ignore_index=True)[ISSUE_COLUMNS].astype(object)
-    return out.where(out.notna(), None)
+    if not checks:
+        return pd.DataFrame()
+    return run(con, " UNION ALL ".join(f"({c})" for c in checks) + " ORDER BY _file, sheet = 'material_origin', row").df()
 
 
-def drop_tables(con, validated: ValidatedWorkbook) -> None:
+def drop_tables(con, validated: ValidatedWorkbook | ValidatedBatch) -> None:
     """Drop the temporary tables of a validation."""
     for table in validated.tables.values():
         run(con, f"DROP TABLE IF EXISTS {table}")

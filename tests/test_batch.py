@@ -1,0 +1,114 @@
+"""Returns ingested together (one validation and one transaction per batch) give the database that
+loading them one by one gives; a bad file in a batch fails alone."""
+
+import pytest
+
+import supplychain as sc
+from supplychain.db import run
+from supplychain.survey import load
+from supplychain.survey.resolve import review_queue
+
+from .conftest import CN_A, CN_B, SAMPLE, basic_return, write_csv_return
+from .test_resolve import _book
+
+#: What a database holds, without the columns that record when or in which order things ran.
+SNAPSHOT = {
+    "company": "company_id, corporate_number, name, name_normalized, name_kana, name_en, country, prefecture_code,"
+    " employees, is_sme, is_prime, parent_company_id, first_wave, last_wave",
+    "company_report": "* EXCLUDE (submission_id)",
+    "program": "*",
+    "part": "*",
+    "supply": "* EXCLUDE (submission_id)",
+    "material_origin": "* EXCLUDE (submission_id)",
+    "company_status": "* EXCLUDE (submission_id)",
+    "cyber_assessment": "* EXCLUDE (submission_id)",
+    "site": "* EXCLUDE (submission_id)",
+    "ownership": "* EXCLUDE (submission_id)",
+    "withdrawal_event": "* EXCLUDE (submission_id)",
+    "entity_review": "review_id, key_a, key_b, company_id_a, company_id_b, name_a, name_b, score, status, first_wave",
+    "ingest_log": "submission_id, wave, respondent_key, respondent_name, respondent_id, file_name, sha256, status,"
+    " rows_loaded, rows_rejected, values_dropped, replaces_submission_id, superseded_by, extra_columns, message",
+    "rejected_row": "* EXCLUDE (created_at)",
+}
+
+
+def snapshot(con) -> dict[str, list]:
+    return {t: sorted(map(repr, run(con, f"SELECT {cols} FROM {t}").fetchall())) for t, cols in SNAPSHOT.items()}
+
+
+def test_sample_waves_loaded_in_batches_equal_loading_file_by_file():
+    paths = [SAMPLE / "2022", SAMPLE / "2023"]
+    one_by_one, batched = sc.connect(), sc.connect()
+    a = sc.ingest(one_by_one, paths, batch_rows=1)
+    b = sc.ingest(batched, paths)  # the default: the sample's returns fit in a few batches
+    assert [f.status for f in a.files] == [f.status for f in b.files]
+    assert a.loaded == b.loaded > 0
+    sa, sb = snapshot(one_by_one), snapshot(batched)
+    for table in SNAPSHOT:
+        assert sa[table] == sb[table], table
+
+
+@pytest.mark.parametrize("numbered_first", [True, False])
+def test_spellings_of_one_firm_in_one_batch_become_one_company(con, tmp_path, numbered_first):
+    spellings = ["山田精機株式会社", "(株)山田精機", "山田精機㈱", "株式会社　山田精機"]
+    for i, name in enumerate(spellings):
+        numbered = i == (0 if numbered_first else len(spellings) - 1)
+        write_csv_return(tmp_path / f"r{i}", _book(f"回答者{i}", [(CN_B if numbered else "", name, "JP", "23")]))
+    res = sc.ingest(con, tmp_path)
+    assert [f.status for f in res.files] == ["loaded"] * 4
+    ids = run(con, "SELECT DISTINCT company_id FROM company_report WHERE name LIKE '%山田精機%'").fetchall()
+    assert len(ids) == 1
+    assert run(con, "SELECT corporate_number FROM company WHERE company_id = ?", [ids[0][0]]).fetchone() == (CN_B,)
+    assert review_queue(con).empty
+
+
+def test_similar_names_in_one_batch_are_queued_once_earlier_file_first(con, tmp_path):
+    write_csv_return(tmp_path / "a", _book("回答者A", [("", "東邦ミナト精機株式会社", "JP", "13")]))
+    write_csv_return(tmp_path / "b", _book("回答者B", [("", "東邦ミナト精器株式会社", "JP", "13")]))
+    sc.ingest(con, tmp_path)
+    q = review_queue(con)
+    assert list(q["name_a"]) == ["東邦ミナト精機株式会社"] and list(q["name_b"]) == ["東邦ミナト精器株式会社"]
+    assert run(con, "SELECT count(*) FROM company WHERE name LIKE '東邦ミナト%'").fetchone()[0] == 2
+
+
+def test_a_correction_in_the_same_batch_replaces_the_first_return(con, tmp_path):
+    first = basic_return(wave=2025)
+    second = basic_return(wave=2025)
+    second["supply"] = second["supply"][:2]  # the corrected return drops a line
+    write_csv_return(tmp_path / "1-first", first)
+    write_csv_return(tmp_path / "2-second", second)
+    res = sc.ingest(con, tmp_path)
+    assert [f.status for f in res.files] == ["loaded", "loaded"]
+    assert res.files[1].replaced_submission_id == res.files[0].submission_id
+    assert run(con, "SELECT submission_id, count(*) FROM supply GROUP BY 1").fetchall() == [(res.files[1].submission_id, 1)]
+    statuses = run(con, "SELECT status FROM ingest_log ORDER BY submission_id").fetchall()
+    assert statuses == [("superseded",), ("loaded",)]
+
+
+def test_the_same_content_twice_in_one_call_loads_once(con, tmp_path):
+    write_csv_return(tmp_path / "a", basic_return())
+    write_csv_return(tmp_path / "b", basic_return())
+    res = sc.ingest(con, tmp_path)
+    assert [f.status for f in res.files] == ["loaded", "unchanged"]
+    assert run(con, "SELECT count(*) FROM supply").fetchone()[0] == 3
+
+
+def test_a_file_that_cannot_be_loaded_fails_alone(con, tmp_path, monkeypatch):
+    write_csv_return(tmp_path / "a", basic_return(respondent="回答者A", respondent_cn=""))
+    poisoned = basic_return(respondent="回答者B", respondent_cn=CN_A)
+    poisoned["companies"][3][2] = "毒物工業株式会社"
+    write_csv_return(tmp_path / "b", poisoned)
+    write_csv_return(tmp_path / "c", basic_return(respondent="回答者C", respondent_cn=""))
+    resolve = load.resolve_companies
+
+    def fails_on_poison(con, companies, **kwargs):
+        if (companies["name"] == "毒物工業株式会社").any():
+            raise RuntimeError("disk full (injected)")
+        return resolve(con, companies, **kwargs)
+
+    monkeypatch.setattr(load, "resolve_companies", fails_on_poison)
+    res = sc.ingest(con, tmp_path)
+    assert [f.status for f in res.files] == ["loaded", "failed", "loaded"]
+    assert "injected" in res.files[1].message
+    assert run(con, "SELECT count(*) FROM company WHERE name LIKE '毒物%'").fetchone()[0] == 0
+    assert run(con, "SELECT count(DISTINCT submission_id), count(*) FROM supply").fetchone() == (2, 6)
