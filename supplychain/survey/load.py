@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import getpass
 import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,41 +220,90 @@ def ingest(
             pending.clear()
         pending_rows = 0
 
-    for i, path in enumerate(files):
+    shas: list[str | OSError | None] = []
+    for path in files:
         try:
-            sha = file_sha256(path) if path.exists() else None
+            shas.append(file_sha256(path) if path.exists() else None)
         except OSError as exc:
-            pending.append((i, path, None, SurveyReadError(path, f"cannot read: {exc}")))
-            continue
-        if sha and any(sha == p[2] for p in pending):
-            flush()  # the same content twice in one call: the second copy is "unchanged"
-        found = _earlier_submission(con, sha) if sha else None
-        if found:
-            sid, found_wave, respondent, status, superseded_by = found
-            why = f"identical to submission {sid}"
-            if status == "superseded":
-                why += f", which submission {superseded_by} replaced"
-            results[i] = FileResult(
-                str(path), "unchanged", wave=found_wave, respondent=respondent, submission_id=sid, message=f"{why}; nothing to do"
-            )
-            if bar is not None:
-                bar.update(1)
-            continue
-        try:
-            raw = read_survey(path)
-        except SurveyReadError as exc:
-            pending.append((i, path, sha, exc))
-            continue
-        pending.append((i, path, sha, raw))
-        pending_rows += sum(rs.n_rows for rs in raw.sheets.values())
-        if pending_rows >= batch_rows:
-            flush()
-    flush()
+            shas.append(exc)
+    earlier = _earlier_submissions(con, [s for s in shas if isinstance(s, str)])
+    # files are read by a helper thread while the database works on the previous batch
+    to_read = deque(i for i, s in enumerate(shas) if not isinstance(s, OSError) and s not in earlier)
+    reads: dict[int, Future] = {}
+    seen: set[str] = set()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-read") as pool, _checkpoint_at_end(con):
+
+        def read_ahead() -> None:
+            while to_read and len(reads) < READ_AHEAD:
+                j = to_read.popleft()
+                reads[j] = pool.submit(read_survey, files[j])
+
+        read_ahead()
+        for i, path in enumerate(files):
+            sha = shas[i]
+            if isinstance(sha, OSError):
+                pending.append((i, path, None, SurveyReadError(path, f"cannot read: {sha}")))
+                continue
+            if sha in seen:
+                flush()  # the same content twice in one call: the second copy is "unchanged" if the first loaded
+                found = _earlier_submissions(con, [sha]).get(sha)
+            else:
+                found = earlier.get(sha)
+            seen.add(sha)
+            future = reads.pop(i, None)
+            read_ahead()
+            if found:
+                sid, found_wave, respondent, status, superseded_by = found
+                why = f"identical to submission {sid}"
+                if status == "superseded":
+                    why += f", which submission {superseded_by} replaced"
+                results[i] = FileResult(
+                    str(path),
+                    "unchanged",
+                    wave=found_wave,
+                    respondent=respondent,
+                    submission_id=sid,
+                    message=f"{why}; nothing to do",
+                )
+                if bar is not None:
+                    bar.update(1)
+                continue
+            try:
+                raw = future.result() if future is not None else read_survey(path)
+            except SurveyReadError as exc:
+                pending.append((i, path, sha, exc))
+                continue
+            pending.append((i, path, sha, raw))
+            pending_rows += sum(rs.n_rows for rs in raw.sheets.values())
+            if pending_rows >= batch_rows:
+                flush()
+        flush()
     if bar is not None:
         bar.close()
     for r in results:
         log.info("%s: %s (%d rows loaded, %d refused)", r.path, r.status, r.rows_loaded, r.rows_refused)
     return IngestResult(results)
+
+
+#: Files read ahead of the one being processed (their text tables wait in memory).
+READ_AHEAD = 16
+
+
+@contextmanager
+def _checkpoint_at_end(con):
+    """Write the database file once at the end of an ingest instead of after every large batch
+    (DuckDB checkpoints when its write-ahead log passes ``checkpoint_threshold``). Committed
+    batches are safe in the log meanwhile."""
+    old = run(con, "SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+    run(con, "SET checkpoint_threshold = '1TB'")
+    try:
+        yield
+    finally:
+        run(con, f"SET checkpoint_threshold = {_lit(old)}")
+        try:
+            run(con, "CHECKPOINT")
+        except SupplyChainError:  # e.g. another connection holds a transaction; DuckDB will checkpoint later
+            log.warning("checkpoint after ingest failed", exc_info=True)
 
 
 def _respondent_key(resp: dict) -> str:
@@ -330,14 +382,20 @@ def _load_safely(con, group: list[_Member]) -> list[FileResult]:
         ]
 
 
-def _earlier_submission(con, sha: str):
-    """A submission with exactly this content that was loaded (or loaded and later replaced)."""
-    return run(
-        con,
-        """SELECT submission_id, wave, respondent_name, status, superseded_by FROM ingest_log
-           WHERE sha256 = ? AND status IN ('loaded', 'partial', 'superseded') ORDER BY submission_id DESC LIMIT 1""",
-        [sha],
-    ).fetchone()
+def _earlier_submissions(con, shas: list[str]) -> dict[str, tuple]:
+    """Submissions with exactly these contents that were loaded (or loaded and later replaced):
+    sha256 -> (submission_id, wave, respondent_name, status, superseded_by), the latest of each."""
+    if not shas:
+        return {}
+    with registered(con, "_sc_shas", pd.DataFrame({"sha256": list(dict.fromkeys(shas))})):
+        rows = run(
+            con,
+            """SELECT l.sha256, l.submission_id, l.wave, l.respondent_name, l.status, l.superseded_by
+               FROM ingest_log l JOIN _sc_shas s USING (sha256)
+               WHERE l.status IN ('loaded', 'partial', 'superseded')
+               QUALIFY row_number() OVER (PARTITION BY l.sha256 ORDER BY l.submission_id DESC) = 1""",
+        ).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}
 
 
 def _file_issue(reason: str, sheet=None, column=None) -> pd.DataFrame:
@@ -437,14 +495,14 @@ _FACTS = {
             "program_id": "s.program",
             "buyer_id": "mb.company_id",
             "supplier_id": "ms.company_id",
-            "part_id": "sc_part_key(s.part)",
+            "part_id": "s._part_key",
             "site_id": "CASE WHEN s.site_ref IS NOT NULL THEN ms.company_id || '/' || s.site_ref END",
         },
         f"JOIN _sc_map mb ON {_on('mb', 'buyer_ref')} JOIN _sc_map ms ON {_on('ms', 'supplier_ref')}",
     ),
     "material_origin": (
         "material_origin",
-        {"supplier_id": "m.company_id", "part_id": "sc_part_key(s.part)"},
+        {"supplier_id": "m.company_id", "part_id": "s._part_key"},
         f"JOIN _sc_map m ON {_on('m', 'supplier_ref')}",
     ),
     "status": ("company_status", {"company_id": "m.company_id"}, f"JOIN _sc_map m ON {_on('m', 'company_ref')}"),
@@ -464,7 +522,7 @@ _FACTS = {
         {
             "company_id": "m.company_id",
             "program_id": "s.program",
-            "part_id": "CASE WHEN s.part IS NOT NULL THEN sc_part_key(s.part) END",
+            "part_id": "s._part_key",
             "successor_id": "m2.company_id",
         },
         f"JOIN _sc_map m ON {_on('m', 'company_ref')} LEFT JOIN _sc_map m2 ON {_on('m2', 'successor_ref')}",
@@ -695,16 +753,16 @@ def _upsert_parts(con, sources: dict[str, str]) -> None:
     """Parts named in the supply, material-origin and withdrawal sheets (``sources``: sheet -> rows)."""
     parts = []
     if "supply" in sources:
-        parts.append(f"SELECT part, part_type, hs_code, _file, _row, 0 AS _s FROM {sources['supply']}")
+        parts.append(f"SELECT part, _part_key, part_type, hs_code, _file, _row, 0 AS _s FROM {sources['supply']}")
     for sheet_name in ("material_origin", "withdrawal_events"):
         if sheet_name in sources:
             parts.append(
-                f"SELECT part, NULL AS part_type, NULL AS hs_code, _file, _row, 1 AS _s FROM {sources[sheet_name]}"
+                f"SELECT part, _part_key, NULL AS part_type, NULL AS hs_code, _file, _row, 1 AS _s FROM {sources[sheet_name]}"
                 " WHERE part IS NOT NULL"
             )
     if not parts:
         return
-    src = f"""SELECT sc_part_key(part) AS part_id, first(part ORDER BY _file, _s, _row) AS name,
+    src = f"""SELECT _part_key AS part_id, first(part ORDER BY _file, _s, _row) AS name,
                      first(part_type ORDER BY part_type IS NULL, _file, _s, _row) AS part_type,
                      first(hs_code ORDER BY hs_code IS NULL, _file, _s, _row) AS hs_code
               FROM ({" UNION ALL ".join(parts)}) GROUP BY 1"""

@@ -233,7 +233,8 @@ def distinctive_name(normalized: str) -> str:
 def part_keys(values):
     """The part key of each name, vectorised over an Arrow array: NFKC, lower case, single spaces.
 
-    This is the definition of ``part.part_id``; SQL uses it as ``sc_part_key``.
+    This is the definition of ``part.part_id``: validation adds it to every row as ``_part_key``,
+    and SQL can call it as ``sc_part_key``.
     """
     import pyarrow.compute as pc
 

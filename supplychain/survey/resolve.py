@@ -202,7 +202,6 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
     existing = pd.concat([existing.astype(object), created.astype(object)], ignore_index=True)
     if existing.empty:
         return []
-    existing["_d"] = [distinctive_name(n) for n in existing["name_normalized"]]
     reviews = []
     seen = set()
     groups = dict(tuple(existing.groupby(["country", "_p"])))
@@ -216,17 +215,20 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
         # of the name; and it must stay similar without the generic words ("Kavro Alloys" and
         # "Zembri Alloys" share only "Alloys"; 東邦ミナト精機 and 東邦ミナト電子 differ in trade).
         names_q, names_c = part["name_normalized"].tolist(), block["name_normalized"].tolist()
-        edits = process.cdist(names_q, names_c, scorer=Levenshtein.distance, score_cutoff=MAX_EDITS, workers=1)
-        candidates = list(zip(*np.nonzero(edits <= MAX_EDITS)))
-        if not candidates:
-            continue
-        cores_c = block["_d"].tolist()
         q_cn, q_key, q_id, q_name, q_m = (part[c].to_numpy(object) for c in ("_cn", "key", "company_id", "name", "_m"))
         c_cn, c_key, c_id, c_name, c_m = (
             block[c].to_numpy(object) for c in ("corporate_number", "key", "company_id", "name", "_m")
         )
+        # two corporate numbers are two companies: a numbered mention is compared only with
+        # companies without a number
+        q_numbered = np.array([isinstance(x, str) for x in q_cn], dtype=bool)
+        c_unnumbered = np.flatnonzero([not isinstance(x, str) for x in c_cn])
+        candidates = _close_pairs(names_q, names_c, np.flatnonzero(~q_numbered), np.arange(len(names_c)))
+        candidates += _close_pairs(names_q, names_c, np.flatnonzero(q_numbered), c_unnumbered)
+        if not candidates:
+            continue
         for qi, ci in candidates:  # few: scored one by one
-            if fuzz.ratio(distinctive_name(names_q[qi]), cores_c[ci]) < threshold:
+            if fuzz.ratio(distinctive_name(names_q[qi]), distinctive_name(names_c[ci])) < threshold:
                 continue
             if isinstance(q_cn[qi], str) and isinstance(c_cn[ci], str):
                 continue  # two corporate numbers: two companies, nothing to review
@@ -250,6 +252,17 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
                 )
             )
     return reviews
+
+
+def _close_pairs(names_q: list[str], names_c: list[str], qi: np.ndarray, ci: np.ndarray) -> list[tuple[int, int]]:
+    """(query, candidate) index pairs, among ``qi`` x ``ci``, at most :data:`MAX_EDITS` edits apart."""
+    if not len(qi) or not len(ci):
+        return []
+    edits = process.cdist(
+        [names_q[i] for i in qi], [names_c[i] for i in ci], scorer=Levenshtein.distance, score_cutoff=MAX_EDITS, workers=-1
+    )
+    rows, cols = np.nonzero(edits <= MAX_EDITS)
+    return list(zip(qi[rows].tolist(), ci[cols].tolist()))
 
 
 def _write_companies(con, df: pd.DataFrame, wave: int) -> None:

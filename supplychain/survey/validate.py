@@ -246,6 +246,9 @@ def _stage_parse(sheet: Sheet, present: set[str], source: str) -> str:
     """Step 1: raw text, loosely typed value and first error of every column (types, ranges,
     required values, allowed values, row rules), and whether the row is refused so far."""
     raw_cols, parsed_cols, err_cols, joins = ["_file", "_row"], ["r._file", "r._row"], ["*"], []
+    if _has_part(sheet):
+        raw_cols.append("_part_key")
+        parsed_cols.append("r._part_key")
     for c in sheet.columns:
         qc, qraw, qerr = _q(c.name), _q(c.name + "__raw"), _q(c.name + "__err")
         sql_type = _SQL_TYPE.get(c.type, "VARCHAR")
@@ -291,9 +294,8 @@ def _refused_sql(sheet: Sheet) -> str:
 
 def _stage_links(sheet: Sheet, chk: str, targets: dict[str, str], lacking: dict[str, list[int]]) -> str:
     """Step 2: references to other sheets of the same return (a row pointing at a missing or
-    refused row is refused too, and says which), then duplicates of the sheet's key among the
-    rows still accepted. ``chk`` may be a CTE name: the sheet's parsed rows; ``lacking`` names,
-    per target sheet, the returns (``_file``) that do not have it."""
+    refused row is refused too, and says which). ``chk`` may be a CTE name: the sheet's parsed
+    rows; ``lacking`` names, per target sheet, the returns (``_file``) that do not have it."""
     joins, replace = [], {}
     for c in sheet.columns:
         if not c.ref:
@@ -320,29 +322,31 @@ def _stage_links(sheet: Sheet, chk: str, targets: dict[str, str], lacking: dict[
         )
     cols = ", ".join(f"{v} AS {_q(k + '__err')}" for k, v in replace.items())
     b = f"SELECT s.* REPLACE ({cols}) FROM {chk} s {' '.join(joins)}" if replace else f"SELECT * FROM {chk}"
+    return f"WITH b AS ({b}) SELECT * REPLACE ({_refused_sql(sheet)} AS _refused) FROM b"
+
+
+def _stage_duplicates(sheet: Sheet, chk: str) -> str | None:
+    """Step 3, an UPDATE of the checked rows: a row whose key repeats an earlier accepted row of
+    the same return is refused, naming the first. Only the few duplicate rows are written."""
     keys = sheet.unique
     if not keys:
-        return f"WITH b AS ({b}) SELECT * REPLACE ({_refused_sql(sheet)} AS _refused) FROM b"
-    # the first accepted row of each key, by aggregation and a hash join (a window over the
-    # sheet would sort it); the part key is computed once per row
+        return None
     key_cols = [_q("_key_" + k) for k in keys]
-    key_exprs = ", ".join(f"{'sc_part_key' if k == 'part' else ''}({_q(k)}) AS {q}" for k, q in zip(keys, key_cols))
-    on = " AND ".join(["b2._file = g._file", *(f"b2.{q} IS NOT DISTINCT FROM g.{q}" for q in key_cols)])
+    key_exprs = ", ".join(f"{'_part_key' if k == 'part' else _q(k)} AS {q}" for k, q in zip(keys, key_cols))
+    on = " AND ".join(["k._file = g._file", *(f"k.{q} IS NOT DISTINCT FROM g.{q}" for q in key_cols)])
     k0 = _q(keys[0] + "__err")
-    dup = _lit(f"duplicate: same {' + '.join(keys)} as row ") + " || first_row"
-    return (
-        f"WITH b AS ({b}), b2 AS (SELECT *, {_refused_sql(sheet)} AS _refused_b, {key_exprs} FROM b),"
-        f" g AS (SELECT _file, {', '.join(key_cols)}, min(_row) AS first_row FROM b2 WHERE NOT _refused_b GROUP BY ALL),"
-        f" d AS (SELECT b2.*, g.first_row FROM b2 LEFT JOIN g ON {on}),"
-        f" f AS (SELECT * EXCLUDE (first_row, _refused_b, {', '.join(key_cols)}) REPLACE"
-        f" (CASE WHEN {k0} IS NULL AND NOT _refused_b AND first_row <> _row THEN {dup} ELSE {k0} END AS {k0}) FROM d)"
-        f" SELECT * REPLACE ({_refused_sql(sheet)} AS _refused) FROM f"
-    )
+    dup = _lit(f"duplicate: same {' + '.join(keys)} as row ") + " || d.first_row"
+    return f"""
+        WITH k AS (SELECT _file, _row, {key_exprs} FROM {chk} WHERE NOT _refused),
+             g AS (SELECT _file, {", ".join(key_cols)}, min(_row) AS first_row FROM k GROUP BY ALL HAVING count(*) > 1),
+             d AS (SELECT k._file, k._row, g.first_row FROM k JOIN g ON {on} WHERE k._row <> g.first_row)
+        UPDATE {chk} SET {k0} = {dup}, _refused = true
+        FROM d WHERE {chk}._file = d._file AND {chk}._row = d._row"""
 
 
 def _stage_accept(sheet: Sheet, chk: str) -> str:
-    """Step 3: the accepted rows, typed, with dropped values emptied."""
-    cols = ["_file", "_row"]
+    """Step 4: the accepted rows, typed, with dropped values emptied."""
+    cols = ["_file", "_row", *(["_part_key"] if _has_part(sheet) else [])]
     for c in sheet.columns:
         v = _q(c.name)
         if c.on_error == "drop":
@@ -381,7 +385,7 @@ def validate_returns(con: duckdb.DuckDBPyConnection, raws: list[RawWorkbook], *,
         lacking[name] = [i for i in range(len(raws)) if name not in raws[i].sheets]
         chk, ok = f"_sc_chk_{token}_{name}", f"_sc_ok_{token}_{name}"
         table = _stacked(sheet, [(i, raws[i].sheets[name].table) for i in have])
-        present = set(table.column_names) - {"_row", "_file"}
+        present = set(table.column_names) - {"_row", "_file", "_part_key"}
         # a sheet may refer to itself (companies.parent_ref): it sees its own rows as parsed so far
         targets = {**chk_tables, name: "parsed"}
         with registered(con, f"_sc_raw_{token}_{name}", table) as view:
@@ -390,6 +394,9 @@ def validate_returns(con: duckdb.DuckDBPyConnection, raws: list[RawWorkbook], *,
                 f"CREATE OR REPLACE TEMP TABLE {chk} AS WITH parsed AS ({_stage_parse(sheet, present, view)})"
                 f" SELECT * FROM ({_stage_links(sheet, 'parsed', targets, lacking)})",
             )
+        duplicates = _stage_duplicates(sheet, chk)
+        if duplicates:
+            run(con, duplicates)
         run(con, f"CREATE OR REPLACE TEMP TABLE {ok} AS {_stage_accept(sheet, chk)}")
         chk_tables[name], ok_tables[name] = chk, ok
         any_err = " OR ".join(f"{_q(c.name + '__err')} IS NOT NULL" for c in sheet.columns)
@@ -465,7 +472,14 @@ def _stacked(sheet: Sheet, parts: list[tuple[int, pa.Table]]) -> pa.Table:
     for col in set(table.column_names) - text - {"_row", "_file"}:
         i = table.column_names.index(col)
         table = table.set_column(i, col, pc.utf8_normalize(table.column(col), form="NFKC"))
+    if _has_part(sheet):  # the part key (part.part_id) once per row, for duplicates, sums and loading
+        part = table.column("part") if "part" in table.column_names else pa.nulls(table.num_rows, pa.string())
+        table = table.append_column("_part_key", part_keys(part))
     return table
+
+
+def _has_part(sheet: Sheet) -> bool:
+    return any(c.name == "part" for c in sheet.columns)
 
 
 #: How far a sum of shares may stray from its bound before it is worth a warning (rounding).
@@ -486,7 +500,7 @@ def _share_warnings(con, ok_tables: dict[str, str]) -> pd.DataFrame:
                        || ' add up to ' || round(sum(share), 4) || ', more than 1 (rows '
                        || string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row) || ')' AS reason, 'warning' AS action
                 FROM {ok_tables["supply"]} WHERE share IS NOT NULL
-                GROUP BY _file, program, buyer_ref, sc_part_key(part) HAVING sum(share) > 1 + {SHARE_TOLERANCE}"""
+                GROUP BY _file, program, buyer_ref, _part_key HAVING sum(share) > 1 + {SHARE_TOLERANCE}"""
         )
     if "material_origin" in ok_tables:
         checks.append(
@@ -495,7 +509,7 @@ def _share_warnings(con, ok_tables: dict[str, str]) -> pd.DataFrame:
                        || round(sum(share), 4) || ', not 1 (rows ' || string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row)
                        || '); use unknown for the part whose origin is not known' AS reason, 'warning' AS action
                 FROM {ok_tables["material_origin"]}
-                GROUP BY _file, supplier_ref, sc_part_key(part) HAVING abs(sum(share) - 1) > {SHARE_TOLERANCE}"""
+                GROUP BY _file, supplier_ref, _part_key HAVING abs(sum(share) - 1) > {SHARE_TOLERANCE}"""
         )
     if not checks:
         return pd.DataFrame()
