@@ -81,13 +81,63 @@ def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_thresho
     for c in ("name", "country", "prefecture_code", "corporate_number"):
         df[c] = df[c].astype(object).where(df[c].notna(), None)
     df["_m"] = np.arange(len(df))
-    df["name_normalized"] = [normalize_company_name(n) for n in df["name"].tolist()]
-    df["_p"] = df["prefecture_code"].fillna("")
-    df["key"] = df["country"].fillna("") + "|" + df["_p"] + "|" + df["name_normalized"]
-    df["company_id"] = None
-    df["match_method"] = None
-    df["match_score"] = None
-    df["_cn"] = df["corporate_number"]
+    # A firm is mentioned by many returns in the same words: resolve each distinct mention once
+    # (the first, ``reps``) and give the others its answer.
+    signature = df["corporate_number"].fillna("") + "\x1f" + df["name"] + "\x1f" + df["country"].fillna("") + "\x1f"
+    signature += df["prefecture_code"].fillna("")
+    sig, _ = pd.factorize(signature)
+    first_of_sig = ~pd.Series(sig).duplicated().to_numpy()
+    reps = df.loc[first_of_sig, ["_m", "name", "country", "prefecture_code", "corporate_number"]].copy()
+    reps["name_normalized"] = [normalize_company_name(n) for n in reps["name"].tolist()]
+    reps["_p"] = reps["prefecture_code"].fillna("")
+    reps["key"] = reps["country"].fillna("") + "|" + reps["_p"] + "|" + reps["name_normalized"]
+    reps["company_id"] = None
+    reps["match_method"] = None
+    reps["match_score"] = None
+    reps["_cn"] = reps["corporate_number"]
+    _match(con, reps)
+    new_reps = reps["match_method"] == "new"
+    # map the answers back to every mention
+    for c in ("name_normalized", "_p", "key", "company_id", "match_method", "match_score", "_cn"):
+        df[c] = reps[c].to_numpy(object)[sig]  # factorize numbers signatures in order of first appearance
+    new = df["match_method"].eq("new").to_numpy()
+    first_mention = df.groupby("company_id", sort=False)["_m"].min()
+    # the first mention creates a company; later ones in the batch match it as they would have
+    # matched it in the database, by number or by name
+    later = new & (df["_m"] != df["company_id"].map(first_mention)).to_numpy()
+    df.loc[later & df["_cn"].notna().to_numpy(), "match_method"] = "corporate_number"
+    df.loc[later & df["_cn"].isna().to_numpy(), ["match_method", "match_score"]] = ["name_exact", 100.0]
+    created = reps[new_reps & (reps["_m"] == reps["company_id"].map(first_mention)).to_numpy()]
+    reviews = _queue_similar(con, reps[new_reps], created, review_threshold, wave)
+    _write_companies(con, df, wave)
+    if reviews:
+        cols = [
+            "review_id",
+            "key_a",
+            "key_b",
+            "company_id_a",
+            "company_id_b",
+            "name_a",
+            "name_b",
+            "score",
+            "reason",
+            "first_wave",
+        ]
+        with registered(con, "_sc_reviews", pd.DataFrame(reviews, columns=cols)):
+            run(
+                con,
+                """INSERT INTO entity_review
+                        SELECT review_id, key_a, key_b, company_id_a, company_id_b, name_a, name_b, score, reason,
+                               'pending', NULL, NULL, first_wave
+                        FROM _sc_reviews r WHERE NOT EXISTS (SELECT 1 FROM entity_review e WHERE e.review_id = r.review_id)""",
+            )
+        log.info("%d company pairs queued for review", len(reviews))
+    return df.drop(columns=["key", "_p", "_cn", "_m"])
+
+
+def _match(con, df: pd.DataFrame) -> None:
+    """Set ``company_id``, ``match_method`` and ``match_score`` of distinct mentions ``df``: by
+    corporate number, remembered decision or name key against the database, else new."""
     mentions = df[["_m", "_cn", "key", "country", "_p", "name_normalized"]]
     # Only the companies that could match these mentions are fetched: by number, by name key, by
     # a remembered decision. Set-based joins, so the cost follows the files, not the database.
@@ -134,40 +184,6 @@ def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_thresho
         df.loc[joins, "company_id"] = df.loc[joins, "key"].map(numbered)
         df.loc[joins, "match_method"] = "name_exact"
         df.loc[joins, "match_score"] = 100.0
-        new &= ~joins
-    first_mention = df.groupby("company_id", sort=False)["_m"].min()
-    # the first mention creates a company; later ones in the batch match it as they would have
-    # matched it in the database, by number or by name
-    later = new & (df["_m"] != df["company_id"].map(first_mention))
-    df.loc[later & df["_cn"].notna(), "match_method"] = "corporate_number"
-    df.loc[later & df["_cn"].isna(), ["match_method", "match_score"]] = ["name_exact", 100.0]
-    reviews = _queue_similar(
-        con, df[new], df.loc[new & (df["_m"] == df["company_id"].map(first_mention))], review_threshold, wave
-    )
-    _write_companies(con, df, wave)
-    if reviews:
-        cols = [
-            "review_id",
-            "key_a",
-            "key_b",
-            "company_id_a",
-            "company_id_b",
-            "name_a",
-            "name_b",
-            "score",
-            "reason",
-            "first_wave",
-        ]
-        with registered(con, "_sc_reviews", pd.DataFrame(reviews, columns=cols)):
-            run(
-                con,
-                """INSERT INTO entity_review
-                        SELECT review_id, key_a, key_b, company_id_a, company_id_b, name_a, name_b, score, reason,
-                               'pending', NULL, NULL, first_wave
-                        FROM _sc_reviews r WHERE NOT EXISTS (SELECT 1 FROM entity_review e WHERE e.review_id = r.review_id)""",
-            )
-        log.info("%d company pairs queued for review", len(reviews))
-    return df.drop(columns=["key", "_p", "_cn", "_m"])
 
 
 def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: float, wave: int) -> list[tuple]:
