@@ -195,7 +195,8 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
     """
     if new.empty:
         return []
-    blocks = new[["country", "_p"]].drop_duplicates()
+    # a block whose new mentions all have corporate numbers needs only its companies without one
+    blocks = new.assign(_unnumbered=new["_cn"].isna()).groupby(["country", "_p"], as_index=False)["_unnumbered"].any()
     with registered(con, "_sc_blocks", blocks), registered(con, "_sc_new_keys", new[["key"]]):
         existing = run(
             con,
@@ -204,6 +205,7 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
                    c.name_normalized, c.country || '|' || coalesce(c.prefecture_code, '') || '|' || c.name_normalized AS key,
                    -1 AS _m
             FROM company c JOIN _sc_blocks b ON b.country = c.country AND b._p = coalesce(c.prefecture_code, '')
+            WHERE b._unnumbered OR c.corporate_number IS NULL
             ORDER BY c.company_id""",
         ).df()
         different = {
@@ -271,14 +273,39 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
 
 
 def _close_pairs(names_q: list[str], names_c: list[str], qi: np.ndarray, ci: np.ndarray) -> list[tuple[int, int]]:
-    """(query, candidate) index pairs, among ``qi`` x ``ci``, at most :data:`MAX_EDITS` edits apart."""
+    """(query, candidate) index pairs, among ``qi`` x ``ci``, at most :data:`MAX_EDITS` edits apart.
+
+    Names whose lengths differ by more than :data:`MAX_EDITS` cannot be that close, so each
+    query length is compared only with the candidates of nearby lengths, in bounded chunks.
+    """
     if not len(qi) or not len(ci):
         return []
-    edits = process.cdist(
-        [names_q[i] for i in qi], [names_c[i] for i in ci], scorer=Levenshtein.distance, score_cutoff=MAX_EDITS, workers=-1
-    )
-    rows, cols = np.nonzero(edits <= MAX_EDITS)
-    return list(zip(qi[rows].tolist(), ci[cols].tolist()))
+    q_len = np.array([len(names_q[i]) for i in qi])
+    c_len = np.array([len(names_c[i]) for i in ci])
+    out: list[tuple[int, int]] = []
+    for length in np.unique(q_len):
+        qs = qi[q_len == length]
+        cs = ci[np.abs(c_len - length) <= MAX_EDITS]
+        if not len(cs):
+            continue
+        targets = [names_c[i] for i in cs]
+        for at in range(0, len(qs), _CHUNK):  # a chunk's distance matrix stays small
+            chunk = qs[at : at + _CHUNK]
+            edits = process.cdist(
+                [names_q[i] for i in chunk],
+                targets,
+                scorer=Levenshtein.distance,
+                score_cutoff=MAX_EDITS,
+                dtype=np.uint8,
+                workers=-1,
+            )
+            rows, cols = np.nonzero(edits <= MAX_EDITS)
+            out += zip(chunk[rows].tolist(), cs[cols].tolist())
+    return out
+
+
+#: Queries per distance matrix in :func:`_close_pairs`.
+_CHUNK = 2048
 
 
 def _write_companies(con, df: pd.DataFrame, wave: int) -> None:
