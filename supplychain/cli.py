@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from . import __version__
@@ -27,9 +28,10 @@ def _db_path(args) -> str:
 
 
 def _connect(args, read_only=False):
+    """The database, closed when the command ends (``with _connect(args) as con:``)."""
     from .db import connect
 
-    return connect(_db_path(args), read_only=read_only)
+    return closing(connect(_db_path(args), read_only=read_only))
 
 
 def _print_issues(issues, limit: int) -> None:
@@ -51,9 +53,9 @@ def _print_issues(issues, limit: int) -> None:
 def cmd_ingest(args) -> int:
     from .survey.load import ingest
 
-    con = _connect(args)
     batch = {"batch_rows": args.batch_rows} if args.batch_rows else {}
-    res = ingest(con, args.paths, wave=args.wave, strict=args.strict, progress=not args.quiet, **batch)
+    with _connect(args) as con:
+        res = ingest(con, args.paths, wave=args.wave, strict=args.strict, progress=not args.quiet, **batch)
     for f in res.files:
         print(f"{f.status:>9}  {f.path}  (wave {f.wave}, {f.respondent}): {f.message}")
     if len(res.rejected):
@@ -69,15 +71,14 @@ def cmd_ingest(args) -> int:
 def cmd_summary(args) -> int:
     from .summary import database_summary
 
-    con = _connect(args, read_only=Path(_db_path(args)).exists())
-    print(database_summary(con))
+    with _connect(args, read_only=Path(_db_path(args)).exists()) as con:
+        print(database_summary(con))
     return 0
 
 
 def cmd_rejected(args) -> int:
     from .db import run
 
-    con = _connect(args, read_only=True)
     where, params = [], []
     if args.wave is not None:
         where.append("wave = ?")
@@ -85,13 +86,14 @@ def cmd_rejected(args) -> int:
     if args.file:
         where.append("file_path LIKE ?")
         params.append(f"%{args.file}%")
-    df = run(
-        con,
-        'SELECT file_path AS file, sheet AS source, row, "column", value, reason, action FROM rejected_row'
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + ' ORDER BY submission_id, sheet, row, "column"',
-        params,
-    ).df()
+    with _connect(args, read_only=True) as con:
+        df = run(
+            con,
+            'SELECT file_path AS file, sheet AS source, row, "column", value, reason, action FROM rejected_row'
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + ' ORDER BY submission_id, sheet, row, "column"',
+            params,
+        ).df()
     if df.empty:
         print("no rejected rows")
         return 0
@@ -120,13 +122,13 @@ def cmd_sample(args) -> int:
 def cmd_review(args) -> int:
     from .survey.resolve import decide, review_queue
 
-    con = _connect(args)
-    if args.decide:
-        review_id, decision = args.decide
-        decide(con, review_id, decision)
-        print(f"{review_id}: {decision}")
-        return 0
-    df = review_queue(con, status=None if args.all else "pending")
+    with _connect(args) as con:
+        if args.decide:
+            review_id, decision = args.decide
+            decide(con, review_id, decision)
+            print(f"{review_id}: {decision}")
+            return 0
+        df = review_queue(con, status=None if args.all else "pending")
     if df.empty:
         print("the entity review queue is empty")
         return 0

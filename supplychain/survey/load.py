@@ -271,6 +271,7 @@ def ingest(
             try:
                 raw = future.result() if future is not None else read_survey(path)
             except SurveyReadError as exc:
+                exc.__traceback__ = None  # kept for the report: no frames (and connection) held with it
                 pending.append((i, path, sha, exc))
                 continue
             pending.append((i, path, sha, raw))
