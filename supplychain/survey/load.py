@@ -290,13 +290,18 @@ def ingest(
 READ_AHEAD = 16
 
 
+#: During an ingest, DuckDB writes its log into the database file only when the log passes this
+#: size (default 16 MB: after every batch), and once at the end. The log holds rows uncompressed.
+CHECKPOINT_EVERY = "1GB"
+
+
 @contextmanager
 def _checkpoint_at_end(con):
-    """Write the database file once at the end of an ingest instead of after every large batch
-    (DuckDB checkpoints when its write-ahead log passes ``checkpoint_threshold``). Committed
-    batches are safe in the log meanwhile."""
+    """Write the database file rarely during an ingest (every :data:`CHECKPOINT_EVERY` of log)
+    and once at the end, instead of after every batch. Committed batches are safe in the
+    write-ahead log meanwhile."""
     old = run(con, "SELECT current_setting('checkpoint_threshold')").fetchone()[0]
-    run(con, "SET checkpoint_threshold = '1TB'")
+    run(con, f"SET checkpoint_threshold = '{CHECKPOINT_EVERY}'")
     try:
         yield
     finally:

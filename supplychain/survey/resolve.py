@@ -358,8 +358,17 @@ def _write_companies(con, df: pd.DataFrame, wave: int) -> None:
                 first_wave = least(company.first_wave, ?),
                 last_wave = greatest(company.last_wave, ?)
             FROM _sc_resolved r WHERE company.company_id = r.company_id
+              AND (  -- only the companies this report changes: an update rewrites the row
+                   (company.corporate_number IS NULL AND r.corporate_number IS NOT NULL)
+                OR (company.name_kana IS NULL AND r.name_kana IS NOT NULL)
+                OR (company.name_en IS NULL AND r.name_en IS NOT NULL)
+                OR (company.prefecture_code IS NULL AND r.prefecture_code IS NOT NULL)
+                OR (? >= company.last_wave AND r.employees IS NOT NULL AND r.employees IS DISTINCT FROM company.employees)
+                OR (? >= company.last_wave AND r.is_sme IS NOT NULL AND r.is_sme IS DISTINCT FROM company.is_sme)
+                OR company.is_prime IS NULL OR (NOT company.is_prime AND coalesce(r.is_prime, false))
+                OR ? < company.first_wave OR ? > company.last_wave)
         """,
-            [wave, wave, wave, wave],
+            [wave, wave, wave, wave, wave, wave, wave, wave],
         )
 
 
