@@ -107,7 +107,8 @@ def _q(identifier: str) -> str:
 
 
 def _udf_valid_cn(numbers: pa.Array) -> pa.Array:
-    return pa.array(valid_corporate_numbers(numbers.to_pylist()), pa.bool_())
+    valid = pa.array(valid_corporate_numbers(numbers), pa.bool_())
+    return pc.if_else(pc.is_null(numbers), pa.scalar(None, pa.bool_()), valid)
 
 
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
