@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-rows",
         type=int,
         default=None,
-        help="rows of returns validated and loaded together (default 300000; 1 = file by file)",
+        help="rows of returns validated and loaded together (default 1000000; 1 = file by file)",
     )
     s.set_defaults(func=cmd_ingest)
 

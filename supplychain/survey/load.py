@@ -145,7 +145,7 @@ def _is_csv_return(p: Path) -> bool:
 #: Returns are validated and loaded together in batches of about this many rows: the cost of a
 #: statement is paid once per batch, not once per file. Memory grows with it (a few hundred MB at
 #: the default).
-BATCH_ROWS = 300_000
+BATCH_ROWS = 1_000_000
 
 
 @dataclass
@@ -234,7 +234,10 @@ def ingest(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-read") as pool, _checkpoint_at_end(con):
 
         def read_ahead() -> None:
-            while to_read and len(reads) < READ_AHEAD:
+            # enough to keep the reader busy while a batch loads, without holding more than
+            # about two batches of rows in memory
+            waiting = _rows_read(reads)
+            while to_read and len(reads) < READ_AHEAD and waiting < 2 * batch_rows:
                 j = to_read.popleft()
                 reads[j] = pool.submit(read_survey, files[j])
 
@@ -286,8 +289,18 @@ def ingest(
     return IngestResult(results)
 
 
-#: Files read ahead of the one being processed (their text tables wait in memory).
-READ_AHEAD = 16
+#: At most this many files are read ahead of the one being processed (their text tables wait in
+#: memory, at most about two batches of rows).
+READ_AHEAD = 512
+
+
+def _rows_read(reads: dict[int, Future]) -> int:
+    """Rows of the returns already read ahead and waiting."""
+    rows = 0
+    for f in reads.values():
+        if f.done() and f.exception() is None:
+            rows += sum(rs.n_rows for rs in f.result().sheets.values())
+    return rows
 
 
 #: During an ingest, DuckDB writes its log into the database file only when the log passes this

@@ -236,12 +236,26 @@ def part_keys(values):
     This is the definition of ``part.part_id``: validation adds it to every row as ``_part_key``,
     and SQL can call it as ``sc_part_key``.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    out = pc.utf8_normalize(values, form="NFKC")
-    out = pc.utf8_lower(out)
-    out = pc.replace_substring_regex(out, pattern=r"\s+", replacement=" ")
-    return pc.utf8_trim_whitespace(out)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    # a few hundred part names among many rows: normalise each distinct name once
+    encoded = pc.dictionary_encode(values)
+    names = encoded.dictionary
+    keys = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(nfkc_array(names)), pattern=r"\s+", replacement=" "))
+    return pc.take(keys, encoded.indices)
+
+
+def nfkc_array(values):
+    """NFKC of every string of an Arrow array; pure-ASCII arrays (most codes and numbers) are
+    returned as they are, since NFKC leaves ASCII unchanged."""
+    import pyarrow.compute as pc
+
+    if pc.all(pc.string_is_ascii(values)).as_py() is not False:
+        return values
+    return pc.utf8_normalize(values, form="NFKC")
 
 
 def normalize_part_name(name: str) -> str:

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..db import register_function, registered, run
-from .normalize import part_keys, valid_corporate_numbers
+from .normalize import nfkc_array, part_keys, valid_corporate_numbers
 from .read import RawWorkbook
 from .schema import Sheet, SheetColumn, sheets
 
@@ -472,7 +472,7 @@ def _stacked(sheet: Sheet, parts: list[tuple[int, pa.Table]]) -> pa.Table:
     table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
     for col in set(table.column_names) - text - {"_row", "_file"}:
         i = table.column_names.index(col)
-        table = table.set_column(i, col, pc.utf8_normalize(table.column(col), form="NFKC"))
+        table = table.set_column(i, col, nfkc_array(table.column(col)))
     if _has_part(sheet):  # the part key (part.part_id) once per row, for duplicates, sums and loading
         part = table.column("part") if "part" in table.column_names else pa.nulls(table.num_rows, pa.string())
         table = table.append_column("_part_key", part_keys(part))
