@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -230,16 +231,16 @@ def ingest(
     # files are read by a helper thread while the database works on the previous batch
     to_read = deque(i for i, s in enumerate(shas) if not isinstance(s, OSError) and s not in earlier)
     reads: dict[int, Future] = {}
+    waiting = _ReadAhead()
     seen: set[str] = set()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-read") as pool, _checkpoint_at_end(con):
 
         def read_ahead() -> None:
             # enough to keep the reader busy while a batch loads, without holding more than
             # about two batches of rows in memory
-            waiting = _rows_read(reads)
-            while to_read and len(reads) < READ_AHEAD and waiting < 2 * batch_rows:
+            while to_read and len(reads) < READ_AHEAD and waiting.rows < 2 * batch_rows:
                 j = to_read.popleft()
-                reads[j] = pool.submit(read_survey, files[j])
+                reads[j] = pool.submit(waiting.read, files[j])
 
         read_ahead()
         for i, path in enumerate(files):
@@ -254,6 +255,8 @@ def ingest(
                 found = earlier.get(sha)
             seen.add(sha)
             future = reads.pop(i, None)
+            if future is not None:  # its rows leave the read-ahead count (now, or when read)
+                future.add_done_callback(lambda f: f.exception() is None and waiting.consumed(f.result()))
             read_ahead()
             if found:
                 sid, found_wave, respondent, status, superseded_by = found
@@ -294,13 +297,26 @@ def ingest(
 READ_AHEAD = 512
 
 
-def _rows_read(reads: dict[int, Future]) -> int:
-    """Rows of the returns already read ahead and waiting."""
-    rows = 0
-    for f in reads.values():
-        if f.done() and f.exception() is None:
-            rows += sum(rs.n_rows for rs in f.result().sheets.values())
-    return rows
+class _ReadAhead:
+    """Counts the rows read ahead and not yet taken (the reader thread adds, the loader subtracts)."""
+
+    def __init__(self):
+        self.rows = 0
+        self._lock = threading.Lock()
+
+    def read(self, path: Path) -> RawWorkbook:
+        raw = read_survey(path)
+        with self._lock:
+            self.rows += _n_rows(raw)
+        return raw
+
+    def consumed(self, raw: RawWorkbook) -> None:
+        with self._lock:
+            self.rows -= _n_rows(raw)
+
+
+def _n_rows(raw: RawWorkbook) -> int:
+    return sum(rs.n_rows for rs in raw.sheets.values())
 
 
 #: During an ingest, DuckDB writes its log into the database file only when the log passes this
