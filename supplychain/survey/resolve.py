@@ -166,7 +166,7 @@ def _match(con, df: pd.DataFrame) -> None:
         (by_number, "corporate_number", None),
     ):
         # later assignments win: a corporate number beats a decision, which beats a name
-        idx = df["_m"].map(dict(zip(found["_m"], found["company_id"])))
+        idx = df["_m"].map(dict(zip(found["_m"].tolist(), found["company_id"].tolist())))  # lists: no per-item Arrow access
         hit = idx.notna()
         df.loc[hit, "company_id"] = idx[hit]
         df.loc[hit, "match_method"] = method
@@ -174,7 +174,9 @@ def _match(con, df: pd.DataFrame) -> None:
 
     # New companies: one id per corporate number or name key, even when listed twice.
     new = df["company_id"].isna()
-    df.loc[new, "company_id"] = [company_id_for(cn, key) for cn, key in zip(df.loc[new, "_cn"], df.loc[new, "key"])]
+    df.loc[new, "company_id"] = [
+        company_id_for(cn, key) for cn, key in zip(df.loc[new, "_cn"].tolist(), df.loc[new, "key"].tolist())
+    ]
     df.loc[new, "match_method"] = "new"
     # A new mention without a number joins the one new company of its name key that has one.
     numbered = df.loc[new & df["_cn"].notna(), ["key", "company_id"]].drop_duplicates()
