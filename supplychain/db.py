@@ -81,6 +81,16 @@ def _complete(con) -> None:
         complete()
 
 
+def literal(text) -> str:
+    """A SQL string literal of a constant the package chose (a schema name, a setting), never of
+    user data: that is always bound as a parameter.
+
+    >>> literal("it's")
+    "'it''s'"
+    """
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 class registered:
     """``with registered(con, "_name", frame):`` — a DataFrame or Arrow table visible to SQL as a view."""
 

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..db import register_function, registered, run, transaction
+from ..db import literal, register_function, registered, run, transaction
 from ..exceptions import IngestError, SupplyChainError, SurveyReadError
 from .normalize import normalize_company_name
 from .read import RawWorkbook, file_sha256, read_survey
 from .resolve import resolve_companies
 from .schema import sheets
 from .schema import tables as tables_schema
-from .validate import ISSUE_COLUMNS, ValidatedWorkbook, _lit, drop_tables, validate_returns
+from .validate import ISSUE_COLUMNS, ValidatedWorkbook, drop_tables, validate_returns
 
 __all__ = ["ingest", "IngestResult", "FileResult", "survey_files"]
 
@@ -281,7 +281,7 @@ def ingest(
                 pending.append((i, path, sha, exc))
                 continue
             pending.append((i, path, sha, raw))
-            pending_rows += sum(rs.n_rows for rs in raw.sheets.values())
+            pending_rows += _n_rows(raw)
             if pending_rows >= batch_rows:
                 flush()
         flush()
@@ -334,7 +334,7 @@ def _checkpoint_at_end(con):
     try:
         yield
     finally:
-        run(con, f"SET checkpoint_threshold = {_lit(old)}")
+        run(con, f"SET checkpoint_threshold = {literal(old)}")
         try:
             run(con, "CHECKPOINT")
         except SupplyChainError:  # e.g. another connection holds a transaction; DuckDB will checkpoint later
@@ -837,5 +837,5 @@ def _insert_fact(con, rows: str, sheet_name: str, table: str, exprs: dict, joins
     run(
         con,
         f'INSERT INTO "{table}" SELECT {", ".join(select)} FROM {rows} s'
-        f" JOIN _sc_sources g ON g._file = s._file AND g.sheet = {_lit(sheet_name)} {joins} ORDER BY s._file, s._row",
+        f" JOIN _sc_sources g ON g._file = s._file AND g.sheet = {literal(sheet_name)} {joins} ORDER BY s._file, s._row",
     )

@@ -94,19 +94,18 @@ def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_thresho
     reps["company_id"] = None
     reps["match_method"] = None
     reps["match_score"] = None
-    reps["_cn"] = reps["corporate_number"]
     _match(con, reps)
     new_reps = reps["match_method"] == "new"
     # map the answers back to every mention
-    for c in ("name_normalized", "_p", "key", "company_id", "match_method", "match_score", "_cn"):
+    for c in ("name_normalized", "_p", "key", "company_id", "match_method", "match_score"):
         df[c] = reps[c].to_numpy(object)[sig]  # factorize numbers signatures in order of first appearance
     new = df["match_method"].eq("new").to_numpy()
     first_mention = df.groupby("company_id", sort=False)["_m"].min()
     # the first mention creates a company; later ones in the batch match it as they would have
     # matched it in the database, by number or by name
     later = new & (df["_m"] != df["company_id"].map(first_mention)).to_numpy()
-    df.loc[later & df["_cn"].notna().to_numpy(), "match_method"] = "corporate_number"
-    df.loc[later & df["_cn"].isna().to_numpy(), ["match_method", "match_score"]] = ["name_exact", 100.0]
+    df.loc[later & df["corporate_number"].notna().to_numpy(), "match_method"] = "corporate_number"
+    df.loc[later & df["corporate_number"].isna().to_numpy(), ["match_method", "match_score"]] = ["name_exact", 100.0]
     created = reps[new_reps & (reps["_m"] == reps["company_id"].map(first_mention)).to_numpy()]
     reviews = _queue_similar(con, reps[new_reps], created, review_threshold, wave)
     _write_companies(con, df, wave)
@@ -132,20 +131,20 @@ def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_thresho
                         FROM _sc_reviews r WHERE NOT EXISTS (SELECT 1 FROM entity_review e WHERE e.review_id = r.review_id)""",
             )
         log.info("%d company pairs queued for review", len(reviews))
-    return df.drop(columns=["key", "_p", "_cn", "_m"])
+    return df.drop(columns=["key", "_p", "_m"])
 
 
 def _match(con, df: pd.DataFrame) -> None:
     """Set ``company_id``, ``match_method`` and ``match_score`` of distinct mentions ``df``: by
     corporate number, remembered decision or name key against the database, else new."""
-    mentions = df[["_m", "_cn", "key", "country", "_p", "name_normalized"]]
+    mentions = df[["_m", "corporate_number", "key", "country", "_p", "name_normalized"]]
     # Only the companies that could match these mentions are fetched: by number, by name key, by
     # a remembered decision. Set-based joins, so the cost follows the files, not the database.
     with registered(con, "_sc_mentions", mentions):
         by_number = run(
             con,
             """SELECT m._m, c.company_id FROM _sc_mentions m
-                                JOIN company c ON c.corporate_number = m._cn""",
+                                JOIN company c ON c.corporate_number = m.corporate_number""",
         ).df()
         same = run(
             con,
@@ -157,7 +156,8 @@ def _match(con, df: pd.DataFrame) -> None:
             """SELECT m._m, c.company_id FROM _sc_mentions m
                              JOIN company c ON c.country = m.country AND coalesce(c.prefecture_code, '') = m._p
                                            AND c.name_normalized = m.name_normalized
-                             WHERE m._cn IS NULL OR c.corporate_number IS NULL OR c.corporate_number = m._cn""",
+                             WHERE m.corporate_number IS NULL OR c.corporate_number IS NULL
+                                OR c.corporate_number = m.corporate_number""",
         ).df()
     by_key = by_key[by_key.groupby("_m")["company_id"].transform("nunique") == 1].drop_duplicates("_m")
     for found, method, score in (
@@ -175,13 +175,13 @@ def _match(con, df: pd.DataFrame) -> None:
     # New companies: one id per corporate number or name key, even when listed twice.
     new = df["company_id"].isna()
     df.loc[new, "company_id"] = [
-        company_id_for(cn, key) for cn, key in zip(df.loc[new, "_cn"].tolist(), df.loc[new, "key"].tolist())
+        company_id_for(cn, key) for cn, key in zip(df.loc[new, "corporate_number"].tolist(), df.loc[new, "key"].tolist())
     ]
     df.loc[new, "match_method"] = "new"
     # A new mention without a number joins the one new company of its name key that has one.
-    numbered = df.loc[new & df["_cn"].notna(), ["key", "company_id"]].drop_duplicates()
+    numbered = df.loc[new & df["corporate_number"].notna(), ["key", "company_id"]].drop_duplicates()
     numbered = dict(numbered[~numbered["key"].duplicated(keep=False)].to_numpy())
-    joins = new & df["_cn"].isna() & df["key"].isin(numbered.keys())
+    joins = new & df["corporate_number"].isna() & df["key"].isin(numbered.keys())
     if joins.any():
         df.loc[joins, "company_id"] = df.loc[joins, "key"].map(numbered)
         df.loc[joins, "match_method"] = "name_exact"
@@ -198,7 +198,9 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
     if new.empty:
         return []
     # a block whose new mentions all have corporate numbers needs only its companies without one
-    blocks = new.assign(_unnumbered=new["_cn"].isna()).groupby(["country", "_p"], as_index=False)["_unnumbered"].any()
+    blocks = (
+        new.assign(_unnumbered=new["corporate_number"].isna()).groupby(["country", "_p"], as_index=False)["_unnumbered"].any()
+    )
     with registered(con, "_sc_blocks", blocks), registered(con, "_sc_new_keys", new[["key"]]):
         existing = run(
             con,
@@ -218,7 +220,7 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
                      WHERE status = 'different' AND key_b IN (SELECT key FROM _sc_new_keys)""",
             ).fetchall()
         }
-    created = created.drop(columns="corporate_number").rename(columns={"_cn": "corporate_number"})[existing.columns]
+    created = created[existing.columns]
     existing = pd.concat([existing.astype(object), created.astype(object)], ignore_index=True)
     if existing.empty:
         return []
@@ -226,7 +228,7 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
     seen = set()
     groups = dict(tuple(existing.groupby(["country", "_p"])))
     # one query per name and company: a firm mentioned by many buyers is compared once
-    new = new.drop_duplicates(["key", "company_id", "_cn"])
+    new = new.drop_duplicates(["key", "company_id", "corporate_number"])
     for (country, pref), part in new.groupby(["country", "_p"]):
         block = groups.get((country, pref))
         if block is None:
@@ -235,7 +237,9 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
         # of the name; and it must stay similar without the generic words ("Kavro Alloys" and
         # "Zembri Alloys" share only "Alloys"; 東邦ミナト精機 and 東邦ミナト電子 differ in trade).
         names_q, names_c = part["name_normalized"].tolist(), block["name_normalized"].tolist()
-        q_cn, q_key, q_id, q_name, q_m = (part[c].to_numpy(object) for c in ("_cn", "key", "company_id", "name", "_m"))
+        q_cn, q_key, q_id, q_name, q_m = (
+            part[c].to_numpy(object) for c in ("corporate_number", "key", "company_id", "name", "_m")
+        )
         c_cn, c_key, c_id, c_name, c_m = (
             block[c].to_numpy(object) for c in ("corporate_number", "key", "company_id", "name", "_m")
         )
@@ -250,8 +254,6 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
         for qi, ci in candidates:  # few: scored one by one
             if fuzz.ratio(distinctive_name(names_q[qi]), distinctive_name(names_c[ci])) < threshold:
                 continue
-            if isinstance(q_cn[qi], str) and isinstance(c_cn[ci], str):
-                continue  # two corporate numbers: two companies, nothing to review
             if c_m[ci] >= q_m[qi]:
                 continue  # a company of this batch is compared only with later mentions
             pair = (c_key[ci], q_key[qi])

@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..db import literal as _lit
 from ..db import register_function, registered, run
 from .normalize import nfkc_array, part_keys, valid_corporate_numbers
 from .read import RawWorkbook
@@ -57,7 +58,7 @@ class ValidatedWorkbook:
 
     ``tables`` names the temporary DuckDB table of accepted, typed rows per sheet (columns as
     the contract, plus ``_file`` and ``_row``), shared by the returns validated together: this
-    return's rows are those with ``_file = index`` (:meth:`rows`). ``issues`` lists every
+    return's rows are those with ``_file = index``. ``issues`` lists every
     problem; ``file_errors`` the problems that refuse the whole file.
     """
 
@@ -69,10 +70,6 @@ class ValidatedWorkbook:
     respondent: dict = field(default_factory=dict)
     file_errors: list[str] = field(default_factory=list)
     index: int = 0  #: this return's ``_file`` in the shared tables
-
-    def rows(self, sheet: str) -> str:
-        """SQL for this return's accepted rows of ``sheet`` (a subquery)."""
-        return f"(SELECT * FROM {self.tables[sheet]} WHERE _file = {int(self.index)})"
 
     @property
     def n_refused(self) -> int:
@@ -92,14 +89,8 @@ class ValidatedBatch:
     """Returns validated together (:func:`validate_returns`): shared tables, one
     :class:`ValidatedWorkbook` per return, in order."""
 
-    raws: list[RawWorkbook]
     tables: dict[str, str]
     files: list[ValidatedWorkbook]
-
-
-def _lit(text: str) -> str:
-    """A SQL string literal of a schema constant (never of user data: that is always bound)."""
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def _q(identifier: str) -> str:
@@ -367,8 +358,8 @@ def validate_workbook(con: duckdb.DuckDBPyConnection, raw: RawWorkbook, *, token
 def validate_returns(con: duckdb.DuckDBPyConnection, raws: list[RawWorkbook], *, token: str = "v") -> ValidatedBatch:
     """Validate every sheet of several returns in bulk: accepted rows' tables and issues per return.
 
-    The returns are validated together — two set-based statements per sheet, whatever the number
-    of returns and rows — but each on its own: references and duplicate keys never cross from one
+    The returns are validated together — three set-based statements per sheet (check, mark
+    duplicates, accept), whatever the number of returns and rows — but each on its own: references and duplicate keys never cross from one
     return to another. The temporary tables of accepted rows are named ``_sc_ok_{token}_{sheet}``
     and carry ``_file`` (the return's position in ``raws``) and ``_row``; drop them with
     :func:`drop_tables`.
@@ -458,7 +449,7 @@ def validate_returns(con: duckdb.DuckDBPyConnection, raws: list[RawWorkbook], *,
         else:
             v.respondent = found[0]
         files.append(v)
-    return ValidatedBatch(raws=list(raws), tables=ok_tables, files=files)
+    return ValidatedBatch(tables=ok_tables, files=files)
 
 
 def _stacked(sheet: Sheet, parts: list[tuple[int, pa.Table]]) -> pa.Table:
@@ -467,7 +458,7 @@ def _stacked(sheet: Sheet, parts: list[tuple[int, pa.Table]]) -> pa.Table:
     text = {c.name for c in sheet.columns if c.type == "text"}
     tables = []
     for i, table in parts:
-        table = table.append_column("_file", pa.array([i] * table.num_rows, pa.int32()))
+        table = table.append_column("_file", pa.repeat(pa.scalar(i, pa.int32()), table.num_rows))
         tables.append(table)
     table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
     for col in set(table.column_names) - text - {"_row", "_file"}:
