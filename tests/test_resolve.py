@@ -1,8 +1,14 @@
 """Entity resolution: variants merge, different firms stay apart, the review queue remembers."""
 
+import hypothesis.strategies as st
+import numpy as np
+from hypothesis import given, settings
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
 import supplychain as sc
 from supplychain.db import run
-from supplychain.survey.resolve import decide, review_queue
+from supplychain.survey.resolve import MAX_EDITS, NameIndex, decide, deletion_hashes, review_queue
 
 from .conftest import CN_B, basic_return, write_csv_return
 
@@ -71,3 +77,55 @@ def test_different_decision_is_remembered_too(con, tmp_path):
     sc.ingest(con, write_csv_return(tmp_path / "c", _book("回答者C", [("", "東邦ミナト精器株式会社", "JP", "13")], wave=2026)))
     assert review_queue(con).empty
     assert run(con, "SELECT count(*) FROM company WHERE name LIKE '東邦ミナト%'").fetchone()[0] == 2
+
+
+# The similar-name search: the deletion index finds exactly the pairs a brute-force distance
+# matrix finds.
+
+
+def test_deletion_hashes_are_those_of_the_strings_left():
+    owner, hashes = deletion_hashes(["abc"], 2)
+    # 1 + 3 + 3 deletions of "abc": abc, bc, ac, ab, c, b, a
+    assert owner.tolist() == [0] * 7
+    left = ["abc", "bc", "ac", "ab", "c", "b", "a"]
+    assert sorted(hashes.tolist()) == sorted(deletion_hashes(left, 0)[1].tolist())
+    assert len(set(hashes.tolist())) == 7
+    # a repeated letter leaves the same string twice: same hash
+    _, h = deletion_hashes(["aab"], 1)
+    assert h[1] == h[2] != h[3]
+    assert deletion_hashes([], 2)[0].size == 0
+    assert deletion_hashes([""], 2)[1].tolist() == deletion_hashes([""], 0)[1].tolist()
+
+
+def test_name_index_finds_hand_worked_pairs():
+    index = NameIndex()
+    existing = ["東邦ミナト精機", "山田精機", "kavroalloys", "zembrialloys"]
+    queries = ["東邦ミナト精器", "山田", "kavroaloys", "kavro", "山田精機"]
+    qs, cs = index.close_pairs(("JP", "13"), queries, existing)
+    # 精機/精器: 1 edit; 山田 vs 山田精機: 2 deletions; kavroaloys: 1; kavro: 6 edits; exact: 0
+    assert sorted(zip(qs.tolist(), cs.tolist())) == [(0, 0), (1, 1), (2, 2), (4, 1)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.text(alphabet="abcd精機", max_size=7), max_size=25),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_name_index_agrees_with_a_distance_matrix(batches):
+    index = NameIndex()
+    seen: list[str] = []
+    for batch in batches:
+        block = seen + batch  # names of the block so far, duplicates included
+        qs, cs = index.close_pairs(("XX", ""), batch, block)
+        got = set(zip(qs.tolist(), cs.tolist()))
+        if batch and block:
+            edits = process.cdist(batch, block, scorer=Levenshtein.distance)
+            want = set(zip(*(a.tolist() for a in np.nonzero(edits <= MAX_EDITS))))
+        else:
+            want = set()
+        assert got == want
+        assert len(got) == len(qs)  # each pair once
+        seen = block

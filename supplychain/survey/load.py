@@ -29,7 +29,7 @@ from ..db import literal, register_function, registered, run, transaction
 from ..exceptions import IngestError, SupplyChainError, SurveyReadError
 from .normalize import normalize_company_name
 from .read import RawWorkbook, file_sha256, read_survey
-from .resolve import resolve_companies
+from .resolve import NameIndex, resolve_companies
 from .schema import sheets
 from .schema import tables as tables_schema
 from .validate import ISSUE_COLUMNS, ValidatedWorkbook, drop_tables, validate_returns
@@ -211,11 +211,12 @@ def ingest(
     results: list[FileResult | None] = [None] * len(files)
     pending: list[tuple[int, Path, str | None, object]] = []
     pending_rows = 0
+    names = NameIndex()  # names of the companies seen, for the similar-name search of every batch
 
     def flush() -> None:
         nonlocal pending_rows
         if pending:
-            _ingest_batch(con, pending, results, wave=wave, strict=strict)
+            _ingest_batch(con, pending, results, wave=wave, strict=strict, names=names)
             if bar is not None:
                 bar.update(len(pending))
             pending.clear()
@@ -345,7 +346,7 @@ def _respondent_key(resp: dict) -> str:
     return resp.get("respondent_corporate_number") or normalize_company_name(resp["respondent_name"])
 
 
-def _ingest_batch(con, pending, results, *, wave: int | None, strict: bool) -> None:
+def _ingest_batch(con, pending, results, *, wave: int | None, strict: bool, names: NameIndex) -> None:
     """Validate the returns of ``pending`` together, then load them in order, in groups of one
     wave with no respondent twice; refusals are recorded in file order between the groups."""
     raws = [item[3] for item in pending if isinstance(item[3], RawWorkbook)]
@@ -355,7 +356,7 @@ def _ingest_batch(con, pending, results, *, wave: int | None, strict: bool) -> N
 
     def load_group() -> None:
         if group:
-            for m, r in zip(group, _load_safely(con, group)):
+            for m, r in zip(group, _load_safely(con, group, names)):
                 results[m.position] = r
             group.clear()
 
@@ -395,14 +396,14 @@ def _ingest_batch(con, pending, results, *, wave: int | None, strict: bool) -> N
             drop_tables(con, batch)
 
 
-def _load_safely(con, group: list[_Member]) -> list[FileResult]:
+def _load_safely(con, group: list[_Member], names: NameIndex) -> list[FileResult]:
     """Load a group in one transaction; if that fails, each file alone, so one bad file fails alone."""
     try:
-        return _load(con, group)
+        return _load(con, group, names)
     except Exception as exc:  # rolled back by _load's transaction
         if len(group) > 1:
             log.warning("loading %d files together failed (%s); loading them one by one", len(group), exc)
-            return [r for m in group for r in _load_safely(con, [m])]
+            return [r for m in group for r in _load_safely(con, [m], names)]
         m = group[0]
         log.exception("loading %s failed; the database is unchanged", m.path)
         return [
@@ -584,7 +585,7 @@ _LOG_COLUMNS = [
 ]
 
 
-def _load(con, group: list[_Member]) -> list[FileResult]:
+def _load(con, group: list[_Member], names: NameIndex) -> list[FileResult]:
     """Load the accepted rows of ``group`` (returns of one wave, one per respondent) in one transaction."""
     wave = group[0].wave
     tables = group[0].v.tables
@@ -641,7 +642,7 @@ def _load(con, group: list[_Member]) -> list[FileResult]:
             [wave, wave, wave, wave],
         )
 
-        resolved = resolve_companies(con, companies, wave=wave)
+        resolved = resolve_companies(con, companies, wave=wave, names=names)
         with registered(
             con, "_sc_map_df", resolved[["_file", "company_ref", "company_id"]].drop_duplicates(["_file", "company_ref"])
         ):

@@ -64,7 +64,14 @@ def review_id_for(key_a: str, key_b: str) -> str:
     return "R" + _hash(f"{key_a}\x1f{key_b}", 11)
 
 
-def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_threshold: float = REVIEW_THRESHOLD) -> pd.DataFrame:
+def resolve_companies(
+    con,
+    companies: pd.DataFrame,
+    *,
+    wave: int,
+    review_threshold: float = REVIEW_THRESHOLD,
+    names: NameIndex | None = None,
+) -> pd.DataFrame:
     """Resolve accepted ``companies`` rows to company ids, inside the caller's transaction.
 
     The rows may come from several returns of one wave (a ``_file`` column tells them apart;
@@ -76,6 +83,9 @@ def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_thresho
     mention without a corporate number joins the batch's one new company with the same name key
     and a number, and similar names are queued between returns of the batch as against the
     database.
+
+    ``names`` keeps the names already indexed for the similar-name search between calls (one
+    per ingest); without it each call indexes its blocks afresh.
     """
     df = companies.reset_index(drop=True).copy()
     for c in ("name", "country", "prefecture_code", "corporate_number"):
@@ -107,7 +117,7 @@ def resolve_companies(con, companies: pd.DataFrame, *, wave: int, review_thresho
     df.loc[later & df["corporate_number"].notna().to_numpy(), "match_method"] = "corporate_number"
     df.loc[later & df["corporate_number"].isna().to_numpy(), ["match_method", "match_score"]] = ["name_exact", 100.0]
     created = reps[new_reps & (reps["_m"] == reps["company_id"].map(first_mention)).to_numpy()]
-    reviews = _queue_similar(con, reps[new_reps], created, review_threshold, wave)
+    reviews = _queue_similar(con, reps[new_reps], created, review_threshold, wave, names or NameIndex())
     _write_companies(con, df, wave)
     if reviews:
         cols = [
@@ -188,7 +198,7 @@ def _match(con, df: pd.DataFrame) -> None:
         df.loc[joins, "match_score"] = 100.0
 
 
-def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: float, wave: int) -> list[tuple]:
+def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: float, wave: int, names: NameIndex) -> list[tuple]:
     """Pairs (earlier company, new mention) with similar names in the same country and prefecture.
 
     Candidates are the companies already in the database in the blocks (country, prefecture) of
@@ -243,14 +253,13 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
         c_cn, c_key, c_id, c_name, c_m = (
             block[c].to_numpy(object) for c in ("corporate_number", "key", "company_id", "name", "_m")
         )
+        qs, cs = names.close_pairs((country, pref), names_q, names_c)
         # two corporate numbers are two companies: a numbered mention is compared only with
         # companies without a number
         q_numbered = np.array([isinstance(x, str) for x in q_cn], dtype=bool)
-        c_unnumbered = np.flatnonzero([not isinstance(x, str) for x in c_cn])
-        candidates = _close_pairs(names_q, names_c, np.flatnonzero(~q_numbered), np.arange(len(names_c)))
-        candidates += _close_pairs(names_q, names_c, np.flatnonzero(q_numbered), c_unnumbered)
-        if not candidates:
-            continue
+        c_numbered = np.array([isinstance(x, str) for x in c_cn], dtype=bool)
+        keep = ~(q_numbered[qs] & c_numbered[cs])
+        candidates = zip(qs[keep].tolist(), cs[keep].tolist())
         for qi, ci in candidates:  # few: scored one by one
             if fuzz.ratio(distinctive_name(names_q[qi]), distinctive_name(names_c[ci])) < threshold:
                 continue
@@ -276,40 +285,146 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
     return reviews
 
 
-def _close_pairs(names_q: list[str], names_c: list[str], qi: np.ndarray, ci: np.ndarray) -> list[tuple[int, int]]:
-    """(query, candidate) index pairs, among ``qi`` x ``ci``, at most :data:`MAX_EDITS` edits apart.
+class NameIndex:
+    """The names of each block (country, prefecture), indexed to find names a few edits apart.
 
-    Names whose lengths differ by more than :data:`MAX_EDITS` cannot be that close, so each
-    query length is compared only with the candidates of nearby lengths, in bounded chunks.
+    Two names at most *k* edits apart (Levenshtein) become equal once at most *k* characters are
+    deleted from each (a substitution deletes one character on both sides, an insertion one on
+    the other side), so every name is indexed by the hashes of all the strings its deletions of
+    up to :data:`MAX_EDITS` characters leave — the symmetric-deletion neighbourhood — and a query
+    meets every name within reach among the names sharing one of those hashes; the few
+    candidates are then checked with the exact distance. Against comparing every pair this is
+    about ``L²/2`` hashes per name of length ``L`` instead of ``N`` distances per name.
+
+    One index serves the batches of one ingest call: the names of each block are hashed once,
+    when first seen, and kept; names never leave (a candidate whose company is no longer in the
+    block simply matches no row).
     """
-    if not len(qi) or not len(ci):
-        return []
-    q_len = np.array([len(names_q[i]) for i in qi])
-    c_len = np.array([len(names_c[i]) for i in ci])
-    out: list[tuple[int, int]] = []
-    for length in np.unique(q_len):
-        qs = qi[q_len == length]
-        cs = ci[np.abs(c_len - length) <= MAX_EDITS]
-        if not len(cs):
-            continue
-        targets = [names_c[i] for i in cs]
-        for at in range(0, len(qs), _CHUNK):  # a chunk's distance matrix stays small
-            chunk = qs[at : at + _CHUNK]
-            edits = process.cdist(
-                [names_q[i] for i in chunk],
-                targets,
-                scorer=Levenshtein.distance,
-                score_cutoff=MAX_EDITS,
-                dtype=np.uint8,
-                workers=-1,
-            )
-            rows, cols = np.nonzero(edits <= MAX_EDITS)
-            out += zip(chunk[rows].tolist(), cs[cols].tolist())
-    return out
+
+    def __init__(self) -> None:
+        self._blocks: dict[tuple, _BlockIndex] = {}
+
+    def close_pairs(self, block: tuple, names_q: list[str], names_c: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Index pairs ``(i, j)`` with ``names_q[i]`` and ``names_c[j]`` at most :data:`MAX_EDITS`
+        edits apart, ``names_c`` being (some of) the names of ``block``; adds them to its index."""
+        if not names_q or not names_c:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        index = self._blocks.setdefault(block, _BlockIndex())
+        c_pos = index.add(names_c)
+        q_pos, name_pos = index.lookup(names_q)
+        if not len(q_pos):
+            return q_pos, name_pos
+        # the exact distance, once per pair of names
+        q_names = [names_q[i] for i in q_pos.tolist()]
+        c_names = [index.names[i] for i in name_pos.tolist()]
+        edits = process.cpdist(q_names, c_names, scorer=Levenshtein.distance, score_cutoff=MAX_EDITS, workers=-1)
+        close = edits <= MAX_EDITS
+        q_pos, name_pos = q_pos[close], name_pos[close]
+        # from names to the rows of names_c that carry them
+        order = np.argsort(c_pos, kind="stable")
+        lo = np.searchsorted(c_pos, name_pos, side="left", sorter=order)
+        hi = np.searchsorted(c_pos, name_pos, side="right", sorter=order)
+        qi, at = _expand(q_pos, lo, hi - lo)
+        return qi, order[at]
 
 
-#: Queries per distance matrix in :func:`_close_pairs`.
-_CHUNK = 2048
+class _BlockIndex:
+    """Distinct names of one block and the sorted deletion hashes of each, in a few sorted runs."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.position: dict[str, int] = {}
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, name positions)
+
+    def add(self, names: list[str]) -> np.ndarray:
+        """Index the names not seen before; the position of every name of ``names``."""
+        fresh = [n for n in dict.fromkeys(names) if n not in self.position]
+        if fresh:
+            first = len(self.names)
+            self.names += fresh
+            self.position.update(zip(fresh, range(first, first + len(fresh))))
+            owner, hashes = deletion_hashes(fresh, MAX_EDITS)
+            order = np.argsort(hashes)
+            self.runs.append((hashes[order], (owner[order] + first).astype(np.int32)))
+            # merge runs of similar size, so that a block has few (about log of its names)
+            while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
+                (h1, o1), (h2, o2) = self.runs.pop(), self.runs.pop()
+                h, o = np.concatenate([h2, h1]), np.concatenate([o2, o1])
+                order = np.argsort(h, kind="stable")  # two sorted runs: merged in linear time
+                self.runs.append((h[order], o[order]))
+        position = self.position
+        return np.fromiter((position[n] for n in names), np.int64, count=len(names))
+
+    def lookup(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct pairs (query index, name position) sharing a deletion hash."""
+        owner, hashes = deletion_hashes(names, MAX_EDITS)
+        order = np.argsort(hashes)  # sorted queries probe the runs in cache order
+        owner, hashes = owner[order], hashes[order]
+        qs, cs = [], []
+        for run_hashes, run_owner in self.runs:
+            lo = np.searchsorted(run_hashes, hashes, side="left")
+            hi = np.searchsorted(run_hashes, hashes, side="right")
+            q, at = _expand(owner, lo, hi - lo)
+            qs.append(q)
+            cs.append(run_owner[at].astype(np.int64))
+        q, c = np.concatenate(qs), np.concatenate(cs)
+        n = max(len(self.names), 1)
+        pairs = np.unique(q * n + c)
+        return pairs // n, pairs % n
+
+
+def _expand(keys: np.ndarray, lo: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``keys[i]``, the positions ``lo[i] .. lo[i] + counts[i] - 1``: (repeated keys, positions)."""
+    total = int(counts.sum())
+    starts = np.cumsum(counts) - counts
+    return np.repeat(keys, counts), np.repeat(lo - starts, counts) + np.arange(total)
+
+
+_B = np.uint64(0x9E3779B97F4A7C15)  # odd, so invertible modulo 2**64
+_B_INV = np.uint64(pow(int(_B), -1, 2**64))
+_LENGTH_MIX = np.uint64(0xA0761D6478BD642F)
+
+
+def deletion_hashes(names: list[str], k: int = MAX_EDITS) -> tuple[np.ndarray, np.ndarray]:
+    """``(owner, hash)`` of every string left by deleting at most ``k`` (0, 1 or 2) characters of each name.
+
+    The hash is polynomial in wrapping 64-bit arithmetic: ``sum((c_t + 1) * B**t)`` mixed with
+    the length of the result, computed for all deletions of a name at once from its prefix sums
+    (deleting position ``i`` shifts the later terms by ``B**-1``). Equal strings give equal
+    hashes, so a lookup misses nothing; an unequal pair may collide, which the exact distance
+    checked afterwards sorts out.
+    """
+    if k not in (0, 1, 2):
+        raise ValueError(f"k must be 0, 1 or 2, not {k}")
+    lengths = np.fromiter(map(len, names), np.int64, count=len(names))
+    owners, hashes = [], []
+    with np.errstate(over="ignore"):
+        for length in np.unique(lengths).tolist():
+            rows = np.flatnonzero(lengths == length)
+            text = "".join(names[i] for i in rows.tolist())
+            codes = np.frombuffer(text.encode("utf-32-le"), np.uint32).reshape(len(rows), length).astype(np.uint64)
+            powers = np.cumprod(np.full(length, _B, np.uint64)) * _B_INV if length else np.empty(0, np.uint64)
+            prefix = np.zeros((len(rows), length + 1), np.uint64)
+            np.cumsum((codes + np.uint64(1)) * powers, axis=1, out=prefix[:, 1:])
+            whole = prefix[:, length:]
+            parts, left = [whole], [length]
+            if k >= 1 and length >= 1:
+                i = np.arange(length)
+                parts.append(prefix[:, i] + _B_INV * (whole - prefix[:, i + 1]))
+                left.append(length - 1)
+            if k >= 2 and length >= 2:
+                i, j = np.triu_indices(length, 1)
+                parts.append(
+                    prefix[:, i] + _B_INV * (prefix[:, j] - prefix[:, i + 1]) + _B_INV * _B_INV * (whole - prefix[:, j + 1])
+                )
+                left.append(length - 2)
+            mix = np.concatenate([np.full(p.shape[1], n, np.uint64) for p, n in zip(parts, left)]) * _LENGTH_MIX
+            h = np.concatenate(parts, axis=1) ^ mix
+            owners.append(np.repeat(rows, h.shape[1]))
+            hashes.append(h.ravel())
+    if not owners:
+        return np.empty(0, np.int64), np.empty(0, np.uint64)
+    return np.concatenate(owners), np.concatenate(hashes)
 
 
 def _write_companies(con, df: pd.DataFrame, wave: int) -> None:
