@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/supplychain --db $(DB) ingest --accept-partial --limit 12 $(SAMPLE)
 	$(VENV)/bin/supplychain --db $(DB) summary
+	$(VENV)/bin/supplychain --db $(DB) score
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check supplychain tests benchmarks
@@ -43,6 +44,7 @@ dictionary: $(VENV)/.installed
 SCALE ?= national
 bench: $(VENV)/.installed
 	$(PY) benchmarks/ingest.py --scale $(SCALE)
+	$(PY) benchmarks/graph.py --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB).wal .pytest_cache .ruff_cache

@@ -76,6 +76,67 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    from .db import run
+    from .risk.score import score
+
+    with _connect(args) as con:
+        wave = args.wave
+        if wave is None:
+            wave = run(con, "SELECT max(wave) FROM survey_wave").fetchone()[0]
+            if wave is None:
+                raise SupplyChainError("the database holds no survey wave yet: run `supplychain ingest` first")
+        res = score(con, wave=wave, with_esri=not args.no_esri, progress=not args.quiet)
+    print(_score_report(res, wave, args.top))
+    return 0
+
+
+def _fit(text, width: int) -> str:
+    """``text`` cut and padded to ``width`` terminal columns (full-width characters take two)."""
+    import unicodedata
+
+    out, used = [], 0
+    for ch in str(text):
+        w = 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if used + w > width:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + " " * (width - used)
+
+
+def _score_report(res: dict, wave: int, top: int) -> str:
+    """The text `supplychain score` prints: counts, then the top chokepoints."""
+    s = res["sourcing"]
+    counts = s["classification"].value_counts()
+    lines = [
+        f"wave {wave}: {len(s):,} (program, buyer, part) requirements — "
+        + ", ".join(f"{counts.get(k, 0):,} {k}" for k in ("sole", "single", "multi")),
+        f"hidden convergence: {res['hidden_convergence'][['program', 'buyer', 'part']].drop_duplicates().shape[0]:,} "
+        f"apparently multi-sourced parts lost to one upstream company",
+    ]
+    f = res["graph_finding"]
+    if len(f):
+        lines.append("graph findings: " + ", ".join(f"{n:,} {k}" for k, n in f["kind"].value_counts().sort_index().items()))
+    c = res["criticality"].head(top)
+    lines += ["", f"top {len(c)} chokepoints (what fails if the company alone fails, AND/OR rule):"]
+    lines.append(
+        f"{'rank':>4}  {'company':<14} {'name':<24} {'programs':>8} {'buyers':>7} {'parts':>6} {'value lost (¥m/yr)':>19}"
+    )
+    for r in c.itertuples():
+        lines.append(
+            f"{r.rank:>4}  {r.company:<14} {_fit(r.company_name, 26)} {r.programs_lost:>8} {r.buyers_lost:>7}"
+            f" {r.parts_lost:>6} {r.value_lost / 1e6:>19,.0f}"
+        )
+    if "esri" in res:
+        e = res["esri"].head(top)
+        lines += ["", f"top {len(e)} by ESRI (share of the network's output lost, Diem et al. 2022):"]
+        for r in e.itertuples():
+            lines.append(f"{r.rank:>4}  {r.company:<14} {_fit(r.company_name, 26)} {r.esri:>8.3f}")
+    lines += ["", "stored in tables: " + ", ".join(res)]
+    return "\n".join(lines)
+
+
 def cmd_rejected(args) -> int:
     from .db import run
 
@@ -182,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", help="what the database holds")
     s.set_defaults(func=cmd_summary)
+
+    s = sub.add_parser("score", help="sourcing, hidden convergence, criticality and ESRI of a wave, stored in the database")
+    s.add_argument("--wave", type=int, help="the wave to score (default: the latest)")
+    s.add_argument("--no-esri", action="store_true", help="skip ESRI (the slowest analysis at economy scale)")
+    s.add_argument("--top", type=int, default=10, help="chokepoints to print")
+    s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("rejected", help="list refused rows and dropped values")
     s.add_argument("--wave", type=int)

@@ -100,3 +100,42 @@ def tmp_copy(tmp_path):
         return dst
 
     return copy
+
+
+def network_return(links, *, primes=None, programs=None, wave=2025, foreign=()) -> dict[str, list[list]]:
+    """One return describing a hand-built network.
+
+    ``links``: tuples ``(program, buyer, supplier, part[, share[, substitutability[,
+    alternatives_qualified[, annual_value_jpy[, reported_tier]]]]])`` with companies named by
+    short refs; ``primes`` maps program -> prime ref (default: ``{"P1": "PR"}``); ``programs``
+    maps program -> annual value. Companies get no corporate number (their label is then the
+    internal id) unless ``foreign`` lists refs to be made foreign (country US).
+    """
+    primes = primes or {"P1": "PR"}
+    refs = sorted({r for link in links for r in link[1:3]} | set(primes.values()))
+    head = ["program", "buyer_ref", "supplier_ref", "part", "share", "substitutability", "alternatives_qualified"]
+    head += ["annual_value_jpy", "reported_tier"]
+    supply = [head] + [[*link, *[""] * (len(head) - len(link))] for link in links]
+    return {
+        "respondent": [["wave", "respondent_corporate_number", "respondent_name"], [wave, "", "ネットワーク作成者"]],
+        "companies": [["company_ref", "corporate_number", "name", "country", "prefecture_code", "is_prime"]]
+        + [
+            [r, "", f"{r}社", "US" if r in foreign else "JP", "" if r in foreign else "13", "yes" if r in primes.values() else ""]
+            for r in refs
+        ],
+        "programs": [["program", "name", "category", "prime_ref", "annual_value_jpy"]]
+        + [[p, f"装備{p}", "tank", ref, (programs or {}).get(p, "")] for p, ref in primes.items()],
+        "supply": supply,
+    }
+
+
+def load_network(con, tmp_path, links, **kwargs):
+    """Ingest :func:`network_return` and return a function from ref to company label."""
+    res = sc.ingest(con, write_csv_return(tmp_path / "net", network_return(links, **kwargs)))
+    assert res.ok, res.to_frame()
+    ids = dict(
+        con.execute(
+            "SELECT r.company_ref, coalesce(c.corporate_number, c.company_id) FROM company_report r JOIN company c USING (company_id)"
+        ).fetchall()
+    )
+    return ids.__getitem__

@@ -134,7 +134,7 @@ class Table:
     """A database table."""
 
     name: str
-    kind: str  # reference, master, fact, system
+    kind: str  # reference, master, fact, system, result
     sheet: str
     description: str
     description_ja: str

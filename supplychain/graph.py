@@ -1,0 +1,464 @@
+"""The supply graph of one survey wave (DESIGN §4): companies, and supplier → buyer links for a
+part in a program.
+
+Two forms of the same data:
+
+* :func:`build_graph` gives a :class:`networkx.MultiDiGraph` for exploring a program in a
+  notebook: nodes are companies, edges are supply links (one per program and part), with their
+  attributes and provenance.
+* :func:`supply_network` gives a :class:`SupplyNetwork`, the compact array form the analyses of
+  :mod:`supplychain.risk` run on at national and economy scale. Its nodes are *(program,
+  company)* pairs — a company's place in one program — because a buyer needs the parts it
+  reports *for that program*: if a firm cannot build its program-A assembly, its program-B
+  deliveries are not thereby lost.
+
+Links reported twice (by the buyer and by the supplier, or in two returns) are one link: the
+buyer's own report wins, then the latest submission; ``n_reports`` says how many there were.
+
+Requirement semantics (AND/OR): a buyer needs every part it reports for a program (AND); a part
+can come from any of the suppliers reported for it (OR). A *requirement* is one (program, buyer,
+part); it is lost when all its suppliers have failed, and a buyer fails in a program when any of
+its requirements there is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from .db import run
+from .exceptions import SupplyChainError
+
+__all__ = [
+    "build_graph",
+    "supply_network",
+    "SupplyNetwork",
+    "links",
+    "graph_to_frames",
+    "graph_from_frames",
+    "quality_findings",
+    "links_sql",
+]
+
+#: Link attributes carried from the ``supply`` table onto graph edges.
+LINK_ATTRIBUTES = (
+    "share",
+    "annual_value_jpy",
+    "lead_time_days",
+    "inventory_days",
+    "alternatives_qualified",
+    "substitutability",
+    "requalification_months",
+    "imported",
+    "reported_tier",
+    "site_id",
+)
+#: Provenance carried with every link.
+PROVENANCE = ("wave", "submission_id", "source_file", "source_sheet", "source_row", "n_reports")
+
+
+def _check_wave(con, wave) -> int:
+    if wave is None:
+        raise SupplyChainError("a wave is required (e.g. wave=2025); waves are compared, never merged")
+    wave = int(wave)
+    if run(con, "SELECT count(*) FROM survey_wave WHERE wave = ?", [wave]).fetchone()[0] == 0:
+        known = [w for (w,) in run(con, "SELECT wave FROM survey_wave ORDER BY wave").fetchall()]
+        raise SupplyChainError(f"no survey wave {wave} in the database (waves loaded: {known or 'none'})")
+    return wave
+
+
+def _program_filter(con, program) -> list[str] | None:
+    if program is None:
+        return None
+    wanted = [program] if isinstance(program, str) else list(program)
+    known = {p for (p,) in run(con, "SELECT program_id FROM program").fetchall()}
+    missing = [p for p in wanted if p not in known]
+    if missing:
+        raise SupplyChainError(f"unknown program(s) {missing}; known: {sorted(known)}")
+    return wanted
+
+
+def links(con, *, wave: int, program: str | list[str] | None = None) -> pd.DataFrame:
+    """The supply links of ``wave`` (optionally of some programs), one per (program, buyer,
+    supplier, part), with part name and HS code, the link attributes and provenance.
+
+    Duplicate reports of a link are collapsed: the buyer's own report first, then the latest
+    submission, then the first row; ``n_reports`` counts them.
+    """
+    wave = _check_wave(con, wave)
+    sql, params = links_sql(wave, _program_filter(con, program))
+    return run(con, sql + " ORDER BY program_id, buyer_id, part_id, supplier_id", params).df()
+
+
+def links_sql(wave: int, programs: list[str] | None) -> tuple[str, list]:
+    """SQL (and its parameters) selecting the deduplicated links of :func:`links`, unordered, for
+    use as a subquery."""
+    part = "PARTITION BY s.program_id, s.buyer_id, s.supplier_id, s.part_id"
+    sql = f"""
+        SELECT s.program_id, s.buyer_id, s.supplier_id, s.part_id, p.name AS part_name, p.hs_code,
+               {", ".join("s." + c for c in LINK_ATTRIBUTES)},
+               s.wave, s.submission_id, l.file_name AS source_file, s.source_sheet, s.source_row,
+               count(*) OVER ({part}) AS n_reports
+        FROM supply s
+        JOIN ingest_log l USING (submission_id)
+        LEFT JOIN part p USING (part_id)
+        WHERE s.wave = ? AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], s.program_id))
+        QUALIFY row_number() OVER (
+            {part} ORDER BY coalesce(l.respondent_id = s.buyer_id, false) DESC, s.submission_id DESC, s.source_row
+        ) = 1"""
+    return sql, [wave, programs, programs]
+
+
+def _companies(con, ids) -> pd.DataFrame:
+    """Company attributes for ``ids`` (in that order), with ``label``: the corporate number
+    where one is known, else the internal id (DESIGN §10)."""
+    frame = pd.DataFrame({"company_id": pd.Series(ids, dtype=object)})
+    from .db import registered
+
+    with registered(con, "_sc_ids", frame):
+        out = run(
+            con,
+            """SELECT i.company_id, coalesce(c.corporate_number, i.company_id) AS label, c.corporate_number,
+                      c.name, c.country, c.prefecture_code, c.is_sme, c.is_prime
+               FROM _sc_ids i LEFT JOIN company c USING (company_id)""",
+        ).df()
+    return out.set_index("company_id").loc[frame["company_id"]].reset_index()
+
+
+@dataclass
+class SupplyNetwork:
+    """The array form of one wave's supply network (see the module docstring).
+
+    Index spaces: companies ``0..C-1`` (rows of :attr:`companies`), programs ``0..P-1`` (rows of
+    :attr:`programs`), nodes ``0..N-1`` = (program, company) pairs, requirements ``0..R-1`` =
+    (program, buyer, part), links ``0..L-1`` (rows of :attr:`links`, sorted by requirement).
+    CSR pairs (``*_ptr``, ``*_idx``) list, for each row of the first space, members of the second.
+    """
+
+    wave: int
+    companies: pd.DataFrame  # company_id, label, name, country, ...
+    programs: pd.DataFrame  # program_id, name, prime (company index), prime_node, annual_value_jpy
+    links: pd.DataFrame  # the deduplicated links, plus req, supplier_node, buyer_node
+    node_program: np.ndarray
+    node_company: np.ndarray
+    req_buyer: np.ndarray  # node of the buyer of each requirement
+    req_part: np.ndarray  # part_id of each requirement (object)
+    req_ptr: np.ndarray  # requirement -> its links (links are sorted by requirement)
+    link_supplier: np.ndarray  # supplier node of each link
+    supplies_ptr: np.ndarray  # node -> the links it supplies
+    supplies_link: np.ndarray
+    company_ptr: np.ndarray  # company -> its nodes
+    company_node: np.ndarray
+    _tiers: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_company)
+
+    @property
+    def n_requirements(self) -> int:
+        return len(self.req_buyer)
+
+    def node_labels(self) -> np.ndarray:
+        """The company label of every node."""
+        return self.companies["label"].to_numpy(object)[self.node_company]
+
+    @property
+    def tiers(self) -> np.ndarray:
+        """Tier of every node: the fewest links from it to its program's prime (prime = 0); -1
+        when no path leads to the prime."""
+        if self._tiers is None:
+            self._tiers = _tiers(self)
+        return self._tiers
+
+    def adjacency(self) -> sparse.csr_matrix:
+        """Node × node matrix with a 1 for each supplier → buyer pair (parts collapsed)."""
+        n = self.n_nodes
+        rows = self.link_supplier
+        cols = self.req_buyer[self.links["req"].to_numpy()]
+        m = sparse.csr_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
+        m.sum_duplicates()
+        m.data[:] = 1
+        return m
+
+
+def supply_network(con, *, wave: int, program: str | list[str] | None = None) -> SupplyNetwork:
+    """The :class:`SupplyNetwork` of ``wave``, all programs unless ``program`` names some."""
+    wave = _check_wave(con, wave)
+    programs_wanted = _program_filter(con, program)
+    ln = links(con, wave=wave, program=programs_wanted)
+    programs = run(
+        con,
+        """SELECT program_id, name, category, prime_company_id, annual_value_jpy, compartment FROM program
+           WHERE (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], program_id))
+             AND program_id IN (SELECT program_id FROM supply WHERE wave = ?)
+           ORDER BY program_id""",
+        [programs_wanted, programs_wanted, wave],
+    ).df()
+    return _network_from_links(con, wave, ln, programs)
+
+
+def _network_from_links(con, wave: int, ln: pd.DataFrame, programs: pd.DataFrame) -> SupplyNetwork:
+    company_ids = pd.unique(
+        pd.concat([ln["buyer_id"], ln["supplier_id"], programs["prime_company_id"].dropna()], ignore_index=True)
+    )
+    company_index = pd.Index(company_ids)
+    companies = _companies(con, company_ids)
+    program_index = pd.Index(programs["program_id"])
+    lp = program_index.get_indexer(ln["program_id"]).astype(np.int64)
+    buyer = company_index.get_indexer(ln["buyer_id"]).astype(np.int64)
+    supplier = company_index.get_indexer(ln["supplier_id"]).astype(np.int64)
+    has_prime = programs["prime_company_id"].notna().to_numpy()
+    prime_company = np.full(len(programs), -1, np.int64)
+    prime_company[has_prime] = company_index.get_indexer(programs.loc[has_prime, "prime_company_id"])
+    # nodes: (program, company) pairs, numbered in order of program then first appearance
+    n_c = len(company_index)
+    pair = np.concatenate([lp * n_c + buyer, lp * n_c + supplier, np.flatnonzero(has_prime) * n_c + prime_company[has_prime]])
+    node_key, node_of = np.unique(pair, return_inverse=True)
+    buyer_node = node_of[: len(ln)]
+    supplier_node = node_of[len(ln) : 2 * len(ln)]
+    prime_node = np.full(len(programs), -1, np.int64)
+    prime_node[has_prime] = node_of[2 * len(ln) :]
+    node_program, node_company = node_key // n_c, node_key % n_c
+    # requirements: (program, buyer, part) = (buyer node, part)
+    part_codes, part_uniques = pd.factorize(ln["part_id"], sort=True)
+    req_key = buyer_node * max(len(part_uniques), 1) + part_codes
+    req_keys, req = np.unique(req_key, return_inverse=True)
+    order = np.argsort(req, kind="stable")
+    ln = ln.iloc[order].reset_index(drop=True)
+    req, supplier_node, buyer_node = req[order], supplier_node[order], buyer_node[order]
+    ln["req"], ln["supplier_node"], ln["buyer_node"] = req, supplier_node, buyer_node
+    n_req = len(req_keys)
+    req_buyer = req_keys // max(len(part_uniques), 1)
+    req_part = np.asarray(part_uniques, dtype=object)[req_keys % max(len(part_uniques), 1)] if n_req else np.empty(0, object)
+    n_nodes = len(node_key)
+    programs = programs.assign(prime=prime_company, prime_node=prime_node)
+    return SupplyNetwork(
+        wave=wave,
+        companies=companies,
+        programs=programs,
+        links=ln,
+        node_program=node_program,
+        node_company=node_company,
+        req_buyer=req_buyer,
+        req_part=req_part,
+        req_ptr=_ptr(req, n_req),
+        link_supplier=supplier_node,
+        supplies_ptr=_ptr(supplier_node, n_nodes),
+        supplies_link=np.argsort(supplier_node, kind="stable"),
+        company_ptr=_ptr(node_company, n_c),
+        company_node=np.argsort(node_company, kind="stable"),
+    )
+
+
+def _ptr(owner: np.ndarray, n: int) -> np.ndarray:
+    """CSR pointer of ``owner`` values in ``0..n-1``: members of ``i`` are at ``ptr[i]:ptr[i+1]``
+    once sorted by owner."""
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(owner, minlength=n), out=ptr[1:])
+    return ptr
+
+
+def _tiers(net: SupplyNetwork) -> np.ndarray:
+    """Breadth-first from every prime at once, against the direction of material flow."""
+    n = net.n_nodes
+    if n == 0:
+        return np.empty(0, np.int64)
+    primes = net.programs["prime_node"].to_numpy()
+    primes = primes[primes >= 0]
+    # a super-source (node n) linked to every prime: one search gives each node its distance
+    # to its own prime, since the nodes of one program reach only that program's prime
+    buyers = net.req_buyer[net.links["req"].to_numpy()]
+    rows = np.concatenate([buyers, np.full(len(primes), n)])
+    cols = np.concatenate([net.link_supplier, primes])
+    g = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1))
+    dist = csgraph.shortest_path(g, method="D", unweighted=True, indices=n)[:n]
+    tiers = np.where(np.isfinite(dist), dist - 1, -1).astype(np.int64)
+    return tiers
+
+
+def quality_findings(net: SupplyNetwork) -> pd.DataFrame:
+    """Data-quality findings of the graph, one row each: ``kind`` ∈ {``cycle``,
+    ``tier_disagreement``, ``unreachable``}, with program, company, detail and the source row.
+
+    * ``cycle`` — a set of companies that supply each other in one program (a strongly
+      connected component of more than one node, or a firm reported as its own supplier); the
+      analyses never loop over it, but an analyst should look.
+    * ``tier_disagreement`` — a link whose reported tier differs from the supplier's tier
+      computed as its shortest distance to the prime.
+    * ``unreachable`` — a company in a program with no chain of links to the program's prime.
+    """
+    labels = net.node_labels()
+    names = net.companies["name"].to_numpy(object)[net.node_company]
+    program_ids = net.programs["program_id"].to_numpy(object)
+    rows = []
+    # cycles
+    adj = net.adjacency()
+    n_comp, comp = csgraph.connected_components(adj, directed=True, connection="strong")
+    sizes = np.bincount(comp, minlength=n_comp)
+    self_loop = np.zeros(net.n_nodes, bool)
+    self_loop[net.link_supplier[net.link_supplier == net.req_buyer[net.links["req"].to_numpy()]]] = True
+    cyclic = np.flatnonzero((sizes[comp] > 1) | self_loop)
+    for c in np.unique(comp[cyclic]).tolist():
+        members = np.flatnonzero(comp == c)
+        members = members[np.argsort(labels[members].astype(str))]
+        rows.append(
+            {
+                "kind": "cycle",
+                "program": program_ids[net.node_program[members[0]]],
+                "company": labels[members[0]],
+                "company_name": names[members[0]],
+                "detail": "companies supplying each other: " + ", ".join(f"{labels[m]} {names[m]}" for m in members),
+                "source_file": None,
+                "source_sheet": None,
+                "source_row": None,
+            }
+        )
+    tiers = net.tiers
+    ln = net.links
+    reported = ln["reported_tier"].to_numpy(dtype="float64", na_value=np.nan)
+    computed = tiers[net.link_supplier]
+    off = np.flatnonzero(~np.isnan(reported) & (computed >= 0) & (reported != computed))
+    for i in off.tolist():
+        n = net.link_supplier[i]
+        rows.append(
+            {
+                "kind": "tier_disagreement",
+                "program": program_ids[net.node_program[n]],
+                "company": labels[n],
+                "company_name": names[n],
+                "detail": f"reported tier {int(reported[i])}, shortest distance to the prime {int(computed[i])}",
+                "source_file": ln.at[i, "source_file"],
+                "source_sheet": ln.at[i, "source_sheet"],
+                "source_row": int(ln.at[i, "source_row"]),
+            }
+        )
+    for n in np.flatnonzero(tiers < 0).tolist():
+        rows.append(
+            {
+                "kind": "unreachable",
+                "program": program_ids[net.node_program[n]],
+                "company": labels[n],
+                "company_name": names[n],
+                "detail": "no chain of supply links to the program's prime",
+                "source_file": None,
+                "source_sheet": None,
+                "source_row": None,
+            }
+        )
+    cols = ["kind", "program", "company", "company_name", "detail", "source_file", "source_sheet", "source_row"]
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["kind", "program", "company", "source_row"], kind="stable", ignore_index=True)
+
+
+def build_graph(con, *, wave: int, program: str | list[str] | None = None) -> nx.MultiDiGraph:
+    """The supply graph of ``wave`` as a :class:`networkx.MultiDiGraph`, supplier → buyer.
+
+    Nodes are company labels (corporate number where known, else internal id) with ``name``,
+    ``country``, ``prefecture_code``, ``company_id``, ``is_prime`` and ``tiers`` (program →
+    tier, the shortest distance to that program's prime; prime = 0; absent when no path leads
+    there) and ``tier`` (the smallest). Edges are keyed ``(program, part)`` and carry
+    ``program``, ``part``, ``part_name``, ``hs_code``, the link attributes of the survey, the
+    supplier's computed ``tier`` in that program and provenance (wave, submission, source file,
+    sheet and row, number of reports). ``G.graph`` holds ``wave``, ``programs`` and
+    ``findings`` — the data-quality findings (:func:`quality_findings`): cycles, tier
+    disagreements, unreachable companies.
+
+    For whole-economy analyses use :func:`supply_network`; this graph is for a program or a
+    neighbourhood you want to look at.
+    """
+    net = supply_network(con, wave=wave, program=program)
+    return _graph_from_network(net)
+
+
+def _graph_from_network(net: SupplyNetwork) -> nx.MultiDiGraph:
+    nodes, edges = _frames_from_network(net)
+    g = graph_from_frames(nodes, edges)
+    g.graph.update(
+        wave=net.wave,
+        programs=net.programs.drop(columns=["prime", "prime_node"]).to_dict("records"),
+        findings=quality_findings(net),
+    )
+    return g
+
+
+def _frames_from_network(net: SupplyNetwork) -> tuple[pd.DataFrame, pd.DataFrame]:
+    labels = net.node_labels()
+    tiers = net.tiers
+    program_ids = net.programs["program_id"].to_numpy(object)
+    comp = net.companies
+    tier_map: dict[str, dict] = {label: {} for label in comp["label"].tolist()}
+    for node in np.flatnonzero(tiers >= 0).tolist():
+        tier_map[labels[node]][program_ids[net.node_program[node]]] = int(tiers[node])
+    nodes = pd.DataFrame(
+        {
+            "company": comp["label"],
+            "company_id": comp["company_id"],
+            "name": comp["name"],
+            "country": comp["country"],
+            "prefecture_code": comp["prefecture_code"],
+            "is_prime": comp["is_prime"],
+            "tiers": [tier_map[label] for label in comp["label"].tolist()],
+        }
+    )
+    nodes["tier"] = [min(t.values()) if t else None for t in nodes["tiers"]]
+    ln = net.links
+    edges = pd.DataFrame(
+        {
+            "supplier": labels[net.link_supplier],
+            "buyer": labels[net.req_buyer[ln["req"].to_numpy()]],
+            "program": ln["program_id"],
+            "part": ln["part_id"],
+            "part_name": ln["part_name"],
+            "hs_code": ln["hs_code"],
+            **{c: ln[c] for c in LINK_ATTRIBUTES},
+            "tier": np.where(tiers[net.link_supplier] >= 0, tiers[net.link_supplier], -1),
+            **{c: ln[c] for c in PROVENANCE},
+        }
+    )
+    edges["tier"] = edges["tier"].where(edges["tier"] >= 0).astype("Int64")
+    return nodes, edges
+
+
+def graph_to_frames(g: nx.MultiDiGraph) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(nodes, edges)``: one row per node (``company`` plus its attributes) and per edge
+    (``supplier``, ``buyer`` plus its attributes); :func:`graph_from_frames` inverts it."""
+    nodes = pd.DataFrame([{"company": n, **attrs} for n, attrs in g.nodes(data=True)])
+    edges = pd.DataFrame([{"supplier": u, "buyer": v, **attrs} for u, v, attrs in g.edges(data=True)])
+    if nodes.empty:
+        nodes = pd.DataFrame(columns=["company"])
+    if edges.empty:
+        edges = pd.DataFrame(columns=["supplier", "buyer"])
+    return nodes, edges
+
+
+def graph_from_frames(nodes: pd.DataFrame, edges: pd.DataFrame) -> nx.MultiDiGraph:
+    """A supply graph from a node table (column ``company``, other columns become attributes)
+    and an edge table (``supplier``, ``buyer``; ``program`` and ``part`` form the edge key when
+    present). Missing values are left out of the attributes."""
+    for col, table in (("company", nodes), ("supplier", edges), ("buyer", edges)):
+        if col not in table.columns:
+            raise SupplyChainError(f"graph_from_frames: the {'node' if table is nodes else 'edge'} table needs a {col!r} column")
+    g = nx.MultiDiGraph()
+    node_cols = [c for c in nodes.columns if c != "company"]
+    for row in nodes.itertuples(index=False):
+        d = row._asdict()
+        g.add_node(d["company"], **{c: d[c] for c in node_cols if _present(d[c])})
+    edge_cols = [c for c in edges.columns if c not in ("supplier", "buyer")]
+    keyed = {"program", "part"} <= set(edges.columns)
+    for row in edges.itertuples(index=False):
+        d = row._asdict()
+        attrs = {c: d[c] for c in edge_cols if _present(d[c])}
+        g.add_edge(d["supplier"], d["buyer"], key=(d["program"], d["part"]) if keyed else None, **attrs)
+    return g
+
+
+def _present(value) -> bool:
+    if isinstance(value, dict | list | tuple | set | np.ndarray):
+        return True
+    return not pd.isna(value)

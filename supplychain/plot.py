@@ -1,0 +1,161 @@
+"""Plotly figures of the analyses; each function returns a :class:`plotly.graph_objects.Figure`
+(nothing is shown or fetched: figures render offline in JupyterLab and in reports).
+
+>>> import supplychain as sc
+>>> con = sc.connect()
+>>> fig = criticality_ranking(pd.DataFrame(columns=["rank", "company", "company_name", "buyers_lost", "programs_lost",
+...                                                 "parts_lost", "value_lost"]))
+>>> fig.layout.title.text
+'Chokepoints: what fails if the company alone fails'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .graph import supply_network
+from .risk.sourcing import sourcing
+
+__all__ = ["network", "tier_sunburst", "criticality_ranking", "CLASS_COLORS"]
+
+#: Edge colours by the sourcing class of the buyer's part.
+CLASS_COLORS = {"sole": "#c0392b", "single": "#e67e22", "multi": "#95a5a6"}
+
+
+def _one_program(con, wave, program):
+    if not isinstance(program, str):
+        raise TypeError("program must be one program id, e.g. program='FX-3'")
+    return supply_network(con, wave=wave, program=program)
+
+
+def _layout_by_tier(net) -> tuple[np.ndarray, np.ndarray]:
+    """x = tier (prime at 0, unreachable companies one tier beyond the deepest), y = position in
+    the tier, ordered by the mean position of each node's buyers so that links cross less."""
+    tiers = net.tiers.copy()
+    tiers[tiers < 0] = tiers.max(initial=0) + 1
+    y = np.zeros(net.n_nodes)
+    buyers_of = {}
+    link_buyer = net.req_buyer[net.links["req"].to_numpy()]
+    for s, b in zip(net.link_supplier.tolist(), link_buyer.tolist()):
+        buyers_of.setdefault(s, []).append(b)
+    labels = net.node_labels()
+    for t in range(int(tiers.max(initial=0)) + 1):
+        members = np.flatnonzero(tiers == t)
+        key = [(np.mean([y[b] for b in buyers_of.get(n, [])]) if buyers_of.get(n) else 0.0, str(labels[n])) for n in members]
+        order = sorted(range(len(members)), key=lambda i: key[i])
+        for rank, i in enumerate(order):
+            y[members[i]] = rank - (len(members) - 1) / 2
+    return tiers.astype(float), y
+
+
+def network(con, *, wave: int, program: str, max_nodes: int = 3000) -> go.Figure:
+    """One program's network by tier: the prime at the left, each tier a column, links coloured
+    by the sourcing class of the part they deliver (sole red, single orange, multi grey).
+    Hover a node for the company and its tier. Programs larger than ``max_nodes`` are refused
+    (draw a neighbourhood from :func:`~supplychain.build_graph` instead)."""
+    net = _one_program(con, wave, program)
+    if net.n_nodes > max_nodes:
+        raise ValueError(f"program {program} has {net.n_nodes:,} companies; more than max_nodes={max_nodes:,} is unreadable")
+    x, y = _layout_by_tier(net)
+    s = sourcing(con, wave=wave, program=program)
+    labels = net.node_labels()
+    names = net.companies["name"].to_numpy(object)[net.node_company]
+    ln = net.links
+    buyer = net.req_buyer[ln["req"].to_numpy()]
+    cls = pd.Series(list(zip(labels[buyer], ln["part_id"]))).map(dict(zip(zip(s["buyer"], s["part"]), s["classification"])))
+    fig = go.Figure()
+    for c in ("multi", "single", "sole"):
+        idx = np.flatnonzero((cls == c).to_numpy())
+        if not len(idx):
+            continue
+        sx = np.column_stack([x[net.link_supplier[idx]], x[buyer[idx]], np.full(len(idx), np.nan)]).ravel()
+        sy = np.column_stack([y[net.link_supplier[idx]], y[buyer[idx]], np.full(len(idx), np.nan)]).ravel()
+        fig.add_trace(
+            go.Scatter(
+                x=sx,
+                y=sy,
+                mode="lines",
+                line={"color": CLASS_COLORS[c], "width": 1.6 if c != "multi" else 0.7},
+                name=f"{c} source",
+                hoverinfo="skip",
+            )
+        )
+    tiers = net.tiers
+    hover = [
+        f"{n}<br>{lab}<br>tier {t if t >= 0 else 'unreachable'}"
+        for n, lab, t in zip(names.tolist(), labels.tolist(), tiers.tolist())
+    ]
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=y,
+            mode="markers",
+            marker={"size": 7, "color": "#2c3e50"},
+            text=hover,
+            hoverinfo="text",
+            name="company",
+        )
+    )
+    fig.update_layout(
+        title=f"{program}: supply network by tier (wave {wave})",
+        xaxis={"title": "tier (0 = prime)", "dtick": 1},
+        yaxis={"visible": False},
+        template="plotly_white",
+        legend={"orientation": "h"},
+    )
+    return fig
+
+
+def tier_sunburst(con, *, wave: int, program: str) -> go.Figure:
+    """Who delivers what to a program, by tier: program → tier → company, each company sized by
+    the annual value of its deliveries in the program (companies without values count 1 yen,
+    so they still show)."""
+    net = _one_program(con, wave, program)
+    labels = net.node_labels()
+    names = net.companies["name"].to_numpy(object)[net.node_company]
+    value = np.bincount(
+        net.link_supplier,
+        weights=net.links["annual_value_jpy"].to_numpy(dtype="float64", na_value=0.0),
+        minlength=net.n_nodes,
+    )
+    value = np.maximum(value, 1.0)
+    tiers = net.tiers
+    tier_name = np.array([f"tier {t}" if t >= 0 else "unreachable" for t in tiers.tolist()], dtype=object)
+    keep = tiers != 0
+    ids = [program] + [f"{program}/{t}" for t in pd.unique(tier_name[keep])]
+    parents = [""] + [program] * (len(ids) - 1)
+    texts = [program] + list(pd.unique(tier_name[keep]))
+    values = [0.0] * len(ids)
+    for n in np.flatnonzero(keep).tolist():
+        ids.append(f"{program}/{tier_name[n]}/{labels[n]}")
+        parents.append(f"{program}/{tier_name[n]}")
+        texts.append(str(names[n]))
+        values.append(float(value[n]))
+    fig = go.Figure(go.Sunburst(ids=ids, parents=parents, labels=texts, values=values, branchvalues="remainder"))
+    fig.update_layout(title=f"{program}: suppliers by tier, sized by annual deliveries (wave {wave})")
+    return fig
+
+
+def criticality_ranking(criticality: pd.DataFrame, *, top: int = 20, by: str = "buyers_lost") -> go.Figure:
+    """Horizontal bars of the ``top`` chokepoints of :func:`supplychain.risk.criticality`:
+    companies lost (or ``by`` another numeric column), coloured by programs lost."""
+    df = criticality.head(top).iloc[::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=df[by],
+            y=[f"{n} ({c})" for n, c in zip(df["company_name"], df["company"])],
+            orientation="h",
+            marker={"color": df["programs_lost"], "colorscale": "Reds", "colorbar": {"title": "programs lost"}},
+            customdata=np.column_stack([df["parts_lost"], df["value_lost"] / 1e6]) if len(df) else None,
+            hovertemplate="%{y}<br>" + by + " %{x}<br>parts lost %{customdata[0]}<br>¥%{customdata[1]:,.0f}m/yr<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Chokepoints: what fails if the company alone fails",
+        xaxis={"title": by.replace("_", " ")},
+        template="plotly_white",
+        height=max(300, 24 * len(df) + 120),
+    )
+    return fig

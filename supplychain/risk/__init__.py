@@ -1,0 +1,13 @@
+"""Risk analyses (DESIGN §5): plain functions over the database that return tidy DataFrames with
+a stable sort order and the evidence behind each row.
+
+>>> import supplychain as sc
+>>> sorted(n for n in ("sourcing", "hidden_convergence", "criticality") if hasattr(sc.risk, n))
+['criticality', 'hidden_convergence', 'sourcing']
+"""
+
+from .esri import esri
+from .propagation import criticality, hidden_convergence
+from .sourcing import sourcing
+
+__all__ = ["sourcing", "hidden_convergence", "criticality", "esri"]

@@ -1,0 +1,346 @@
+"""Compiled kernels (numba) of the failure analyses: loops over nodes live here and only here.
+
+Each kernel works on the CSR arrays of :class:`~supplychain.graph.SupplyNetwork`; the pure
+Python reading of the same rules is in the tests, as the second method the kernels are checked
+against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _grow(buf, n):
+    """``buf`` with room for at least one more item after ``n``."""
+    if n < buf.shape[0]:
+        return buf
+    bigger = np.empty(max(16, 2 * buf.shape[0]), buf.dtype)
+    bigger[:n] = buf[:n]
+    return bigger
+
+
+@njit(cache=True)
+def failure_sweep(
+    roots,  # companies to fail, one at a time
+    company_ptr,
+    company_node,
+    supplies_ptr,
+    supplies_link,
+    link_req,
+    req_ptr,
+    link_supplier,
+    req_buyer,
+    node_company,
+    node_value,  # yen of deliveries of each node (sum of its links' annual value)
+    node_program_lost,  # program index when the node is its program's prime, else -1
+    program_value,
+    convergence,  # record the lost requirements with two suppliers or more
+):
+    """Fail each root company alone (all its nodes) and propagate under the AND/OR rule.
+
+    A requirement is lost when all its suppliers have failed (a counter of suppliers left per
+    requirement, set lazily per root by an epoch stamp, so a root costs only what it touches);
+    a buyer node fails when one of its requirements is lost. Each node and requirement is
+    handled at most once per root, so cycles end.
+
+    Returns per root: requirements lost, other companies failed, programs lost, yen of
+    deliveries stopped, yen of programs lost, and an evidence path (root node first, then
+    each node whose failure it caused, to the first prime lost or else the last node to fail),
+    as CSR (``path_ptr``, ``path_node``). With ``convergence``, also every lost requirement
+    with two or more suppliers (requirement, root) and, for each, the chain from the root to
+    each of its suppliers (CSR over records, suppliers separated by -1).
+    """
+    n_nodes = node_company.shape[0]
+    n_req = req_buyer.shape[0]
+    n_comp = company_ptr.shape[0] - 1
+    n_roots = roots.shape[0]
+    left = np.zeros(n_req, np.int64)
+    req_epoch = np.full(n_req, -1, np.int64)
+    node_epoch = np.full(n_nodes, -1, np.int64)
+    company_epoch = np.full(n_comp, -1, np.int64)
+    parent = np.full(n_nodes, -1, np.int64)
+    queue = np.empty(n_nodes, np.int64)
+    parts_lost = np.zeros(n_roots, np.int64)
+    buyers_lost = np.zeros(n_roots, np.int64)
+    programs_lost = np.zeros(n_roots, np.int64)
+    value_lost = np.zeros(n_roots, np.float64)
+    program_value_lost = np.zeros(n_roots, np.float64)
+    path_ptr = np.zeros(n_roots + 1, np.int64)
+    path_node = np.empty(16, np.int64)
+    n_path = 0
+    conv_req = np.empty(16, np.int64)
+    conv_root = np.empty(16, np.int64)
+    conv_ptr = np.zeros(17, np.int64)
+    conv_node = np.empty(16, np.int64)
+    n_conv = 0
+    n_conv_node = 0
+    chain = np.empty(n_nodes, np.int64)
+    for k in range(n_roots):
+        root = roots[k]
+        head = 0
+        tail = 0
+        company_epoch[root] = k
+        for j in range(company_ptr[root], company_ptr[root + 1]):
+            node = company_node[j]
+            node_epoch[node] = k
+            parent[node] = -1
+            queue[tail] = node
+            tail += 1
+        target = -1
+        while head < tail:
+            node = queue[head]
+            head += 1
+            value_lost[k] += node_value[node]
+            p = node_program_lost[node]
+            if p >= 0:
+                programs_lost[k] += 1
+                program_value_lost[k] += program_value[p]
+                if target < 0:
+                    target = node
+            for j in range(supplies_ptr[node], supplies_ptr[node + 1]):
+                r = link_req[supplies_link[j]]
+                if req_epoch[r] != k:
+                    req_epoch[r] = k
+                    left[r] = req_ptr[r + 1] - req_ptr[r]
+                left[r] -= 1
+                if left[r] != 0:
+                    continue
+                parts_lost[k] += 1
+                buyer = req_buyer[r]
+                if node_epoch[buyer] != k:
+                    node_epoch[buyer] = k
+                    parent[buyer] = node
+                    queue[tail] = buyer
+                    tail += 1
+                    c = node_company[buyer]
+                    if company_epoch[c] != k:
+                        company_epoch[c] = k
+                        buyers_lost[k] += 1
+                if convergence and req_ptr[r + 1] - req_ptr[r] >= 2:
+                    conv_req = _grow(conv_req, n_conv)
+                    conv_root = _grow(conv_root, n_conv)
+                    conv_ptr = _grow(conv_ptr, n_conv + 1)
+                    conv_req[n_conv] = r
+                    conv_root[n_conv] = root
+                    for m in range(req_ptr[r], req_ptr[r + 1]):
+                        # the chain root -> ... -> this supplier, then a separator
+                        length = 0
+                        at = link_supplier[m]
+                        while at >= 0:
+                            chain[length] = at
+                            length += 1
+                            at = parent[at]
+                        for i in range(length - 1, -1, -1):
+                            conv_node = _grow(conv_node, n_conv_node)
+                            conv_node[n_conv_node] = chain[i]
+                            n_conv_node += 1
+                        conv_node = _grow(conv_node, n_conv_node)
+                        conv_node[n_conv_node] = -1
+                        n_conv_node += 1
+                    n_conv += 1
+                    conv_ptr[n_conv] = n_conv_node
+        if tail > company_ptr[root + 1] - company_ptr[root]:
+            if target < 0:
+                target = queue[tail - 1]
+            length = 0
+            at = target
+            while at >= 0:
+                chain[length] = at
+                length += 1
+                at = parent[at]
+            for i in range(length - 1, -1, -1):
+                path_node = _grow(path_node, n_path)
+                path_node[n_path] = chain[i]
+                n_path += 1
+        elif target >= 0:  # a prime whose failure stops its program and nothing else
+            path_node = _grow(path_node, n_path)
+            path_node[n_path] = target
+            n_path += 1
+        path_ptr[k + 1] = n_path
+    return (
+        parts_lost,
+        buyers_lost,
+        programs_lost,
+        value_lost,
+        program_value_lost,
+        path_ptr,
+        path_node[:n_path],
+        conv_req[:n_conv],
+        conv_root[:n_conv],
+        conv_ptr[: n_conv + 1],
+        conv_node[:n_conv_node],
+    )
+
+
+@njit(cache=True)
+def esri_sweep(
+    roots,
+    n_firms,
+    out_ptr,  # supplier -> its links (CSR over links sorted by supplier)
+    out_buyer,
+    out_group,  # (buyer, part) group of the link
+    out_kind,  # 0 essential, 1 non-essential, 2 non-propagating
+    out_a,  # w / buyer's purchases of the part
+    out_b,  # w / buyer's purchases of everything
+    out_sm,  # (seller, market) pair of the link
+    in_ptr,  # buyer -> its links (CSR over links sorted by buyer)
+    in_supplier,
+    in_share,  # w / supplier's sales of everything
+    group_buyer,
+    sm_sales,  # seller's sales in the market
+    sm_market,
+    firm_sm_ptr,  # firm -> its (seller, market) pairs
+    firm_sm,
+    market_volume,  # sum of the sellers' sales in each market
+    s_out,
+    tolerance,
+    max_steps,
+):
+    """ESRI of each root (Diem et al. 2022, as specified in :mod:`supplychain.risk.esri`).
+
+    The cascades are computed by pushing losses from the damaged firms only: a firm none of
+    whose suppliers (customers) is damaged has h_d (h_u) = ψ, so each step costs the degrees of
+    the damaged firms, not the size of the network. Returns (esri, steps) per root.
+    """
+    n_groups = group_buyer.shape[0]
+    hd = np.ones(n_firms)
+    hu = np.ones(n_firms)
+    new_hd = np.ones(n_firms)
+    new_hu = np.ones(n_firms)
+    volume = market_volume.copy()
+    loss_g = np.zeros(n_groups)
+    max_l = np.zeros(n_firms)
+    loss_n = np.zeros(n_firms)
+    loss_u = np.zeros(n_firms)
+    touched_g = np.empty(n_groups, np.int64)
+    g_mark = np.zeros(n_groups, np.bool_)
+    # firms whose h_d / h_u is below 1, and the firms a step touches
+    dam_d = np.empty(n_firms, np.int64)
+    dam_u = np.empty(n_firms, np.int64)
+    cand = np.empty(2 * n_firms + 1, np.int64)
+    c_mark = np.zeros(n_firms, np.bool_)
+    total_out = s_out.sum()
+    esri = np.zeros(roots.shape[0])
+    steps = np.zeros(roots.shape[0], np.int64)
+    for k in range(roots.shape[0]):
+        r = roots[k]
+        n_d = 0
+        n_u = 0
+        step = 0
+        while True:
+            step += 1
+            # --- losses pushed from the damaged firms (values of the previous step)
+            n_c = 0
+            n_tg = 0
+            for t in range(n_d):
+                j = dam_d[t]
+                gone = 1.0 - hd[j]
+                for e in range(out_ptr[j], out_ptr[j + 1]):
+                    kind = out_kind[e]
+                    if kind == 2:
+                        continue
+                    sm = out_sm[e]
+                    v = volume[sm_market[sm]]
+                    sigma = 1.0 if v <= 0.0 else min(1.0, sm_sales[sm] / v)
+                    i = out_buyer[e]
+                    if kind == 0:
+                        g = out_group[e]
+                        loss_g[g] += out_a[e] * sigma * gone
+                        if not g_mark[g]:
+                            g_mark[g] = True
+                            touched_g[n_tg] = g
+                            n_tg += 1
+                    else:
+                        loss_n[i] += out_b[e] * sigma * gone
+                    if not c_mark[i]:
+                        c_mark[i] = True
+                        cand[n_c] = i
+                        n_c += 1
+            for t in range(n_u):
+                u = dam_u[t]
+                gone = 1.0 - hu[u]
+                for e in range(in_ptr[u], in_ptr[u + 1]):
+                    i = in_supplier[e]
+                    loss_u[i] += in_share[e] * gone
+                    if not c_mark[i]:
+                        c_mark[i] = True
+                        cand[n_c] = i
+                        n_c += 1
+            for t in range(n_tg):
+                g = touched_g[t]
+                i = group_buyer[g]
+                if loss_g[g] > max_l[i]:
+                    max_l[i] = loss_g[g]
+            # every firm whose value may change: the touched, the damaged, the root
+            for t in range(n_d):
+                i = dam_d[t]
+                if not c_mark[i]:
+                    c_mark[i] = True
+                    cand[n_c] = i
+                    n_c += 1
+            for t in range(n_u):
+                i = dam_u[t]
+                if not c_mark[i]:
+                    c_mark[i] = True
+                    cand[n_c] = i
+                    n_c += 1
+            if not c_mark[r]:
+                c_mark[r] = True
+                cand[n_c] = r
+                n_c += 1
+            # --- the new values (synchronous: all from the previous step's)
+            change = 0.0
+            for t in range(n_c):
+                i = cand[t]
+                psi = 0.0 if i == r else 1.0
+                d = min(1.0 - max_l[i], 1.0 - loss_n[i], psi)
+                u = min(1.0 - loss_u[i], psi) if s_out[i] > 0 else psi
+                new_hd[i] = d
+                new_hu[i] = u
+                change = max(change, abs(d - hd[i]), abs(u - hu[i]))
+            # --- apply, keep the market volumes and the damaged lists up to date
+            n_d = 0
+            n_u = 0
+            for t in range(n_c):
+                i = cand[t]
+                if new_hd[i] != hd[i]:
+                    for q in range(firm_sm_ptr[i], firm_sm_ptr[i + 1]):
+                        sm = firm_sm[q]
+                        volume[sm_market[sm]] += sm_sales[sm] * (new_hd[i] - hd[i])
+                hd[i] = new_hd[i]
+                hu[i] = new_hu[i]
+                if hd[i] < 1.0:
+                    dam_d[n_d] = i
+                    n_d += 1
+                if hu[i] < 1.0:
+                    dam_u[n_u] = i
+                    n_u += 1
+                max_l[i] = 0.0
+                loss_n[i] = 0.0
+                loss_u[i] = 0.0
+                c_mark[i] = False
+            for t in range(n_tg):
+                g = touched_g[t]
+                loss_g[g] = 0.0
+                g_mark[g] = False
+            if change <= tolerance or step >= max_steps:
+                break
+        # --- the index, then reset what this root touched
+        lost = 0.0
+        for t in range(n_c):
+            i = cand[t]
+            h = min(hd[i], hu[i])
+            lost += s_out[i] * (1.0 - h)
+        esri[k] = lost / total_out if total_out > 0 else 0.0
+        steps[k] = step
+        for t in range(n_c):
+            i = cand[t]
+            if hd[i] != 1.0:
+                for q in range(firm_sm_ptr[i], firm_sm_ptr[i + 1]):
+                    m = sm_market[firm_sm[q]]
+                    volume[m] = market_volume[m]  # exactly, not by adding back
+            hd[i] = 1.0
+            hu[i] = 1.0
+    return esri, steps

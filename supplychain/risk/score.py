@@ -1,0 +1,70 @@
+"""Compute the graph analyses of a wave and keep them in the database (``supplychain score``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pandas as pd
+
+from ..db import registered, run, transaction
+from ..graph import _check_wave, quality_findings, supply_network
+from ..survey.schema import tables
+from .esri import esri
+from .propagation import criticality, hidden_convergence
+from .sourcing import sourcing
+
+__all__ = ["score", "RESULT_TABLES"]
+
+log = logging.getLogger(__name__)
+
+#: The tables :func:`score` writes, in order.
+RESULT_TABLES = ("sourcing", "hidden_convergence", "criticality", "esri", "graph_finding")
+
+
+def score(con, *, wave: int, with_esri: bool = True, progress: bool = False) -> dict[str, pd.DataFrame]:
+    """Run sourcing, hidden convergence, criticality, ESRI (unless ``with_esri`` is false) and
+    the graph's data-quality findings for ``wave``, and store each in its table (replacing that
+    wave's earlier results, in one transaction). Returns the results by table name, each with
+    ``attrs["seconds"]``."""
+    wave = _check_wave(con, wave)
+    steps = [name for name in RESULT_TABLES if with_esri or name != "esri"]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(steps) + 1, desc="score", unit="step")
+    results: dict[str, pd.DataFrame] = {}
+
+    def timed(name, fn):
+        if bar is not None:
+            bar.set_postfix_str(name)
+        t = time.perf_counter()
+        out = fn()
+        seconds = time.perf_counter() - t
+        log.info("%s: %.1f s", name, seconds)
+        if bar is not None:
+            bar.update(1)
+        return out, seconds
+
+    network, _ = timed("graph", lambda: supply_network(con, wave=wave))
+    compute = {
+        "sourcing": lambda: sourcing(con, wave=wave),
+        "hidden_convergence": lambda: hidden_convergence(network=network).drop(columns=["paths"]),
+        "criticality": lambda: criticality(network=network),
+        "esri": lambda: esri(con, wave=wave),
+        "graph_finding": lambda: quality_findings(network),
+    }
+    for name in steps:
+        results[name], seconds = timed(name, compute[name])
+        results[name].attrs["seconds"] = seconds
+    if bar is not None:
+        bar.close()
+    schema = tables()
+    with transaction(con):
+        for name, frame in results.items():
+            cols = [c.name for c in schema[name].columns if c.name != "wave"]
+            run(con, f'DELETE FROM "{name}" WHERE wave = ?', [wave])
+            with registered(con, "_sc_result", frame[cols]):
+                run(con, f'INSERT INTO "{name}" (wave, {", ".join(cols)}) SELECT ?, * FROM _sc_result', [wave])
+    return results
