@@ -7,9 +7,20 @@
 
 __version__ = "0.1.0"
 
-from . import datasets, exceptions, risk  # noqa: E402
+from . import datasets, exceptions, graph, risk  # noqa: E402
 from .db import connect  # noqa: E402
 from .graph import build_graph, supply_network  # noqa: E402
 from .survey.load import IngestResult, ingest  # noqa: E402
 
-__all__ = ["connect", "ingest", "IngestResult", "build_graph", "supply_network", "risk", "datasets", "exceptions", "__version__"]
+__all__ = [
+    "connect",
+    "ingest",
+    "IngestResult",
+    "build_graph",
+    "supply_network",
+    "graph",
+    "risk",
+    "datasets",
+    "exceptions",
+    "__version__",
+]

@@ -195,6 +195,8 @@ def connect(path=None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(target, read_only=read_only)
     except duckdb.Error as exc:
         raise SupplyChainError(f"cannot open database {target}: {exc}") from exc
+    # the library is silent; the CLI shows its own progress bars
+    con.execute("SET enable_progress_bar = false")
     if not read_only:
         _create_schema(con)
     return con

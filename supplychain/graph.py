@@ -95,22 +95,31 @@ def links(con, *, wave: int, program: str | list[str] | None = None) -> pd.DataF
     return run(con, sql + " ORDER BY program_id, buyer_id, part_id, supplier_id", params).df()
 
 
-def links_sql(wave: int, programs: list[str] | None) -> tuple[str, list]:
+def links_sql(wave: int, programs: list[str] | None, *, lean: bool = False) -> tuple[str, list]:
     """SQL (and its parameters) selecting the deduplicated links of :func:`links`, unordered, for
-    use as a subquery."""
-    part = "PARTITION BY s.program_id, s.buyer_id, s.supplier_id, s.part_id"
+    use as a subquery.
+
+    The report kept for each (program, buyer, supplier, part) is chosen by one aggregation over
+    the keys (``arg_max`` of the row id by buyer's-own-report, submission, first row), then
+    joined back by row id: cheaper than ranking every wide row with a window. ``lean`` leaves
+    out the part name, HS code and file name (joined from their tables by who needs them).
+    """
     sql = f"""
-        SELECT s.program_id, s.buyer_id, s.supplier_id, s.part_id, p.name AS part_name, p.hs_code,
+        WITH pick AS (
+            SELECT arg_max(s.rowid, (coalesce(l.respondent_id = s.buyer_id, false), s.submission_id, -s.source_row)) AS rid,
+                   count(*) AS n_reports
+            FROM supply s JOIN ingest_log l USING (submission_id)
+            WHERE s.wave = ? AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], s.program_id))
+            GROUP BY s.program_id, s.buyer_id, s.supplier_id, s.part_id
+        )
+        SELECT s.program_id, s.buyer_id, s.supplier_id, s.part_id,
+               {"" if lean else "p.name AS part_name, p.hs_code,"}
                {", ".join("s." + c for c in LINK_ATTRIBUTES)},
-               s.wave, s.submission_id, l.file_name AS source_file, s.source_sheet, s.source_row,
-               count(*) OVER ({part}) AS n_reports
+               s.wave, s.submission_id, {"" if lean else "l.file_name AS source_file,"} s.source_sheet, s.source_row,
+               pick.n_reports
         FROM supply s
-        JOIN ingest_log l USING (submission_id)
-        LEFT JOIN part p USING (part_id)
-        WHERE s.wave = ? AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], s.program_id))
-        QUALIFY row_number() OVER (
-            {part} ORDER BY coalesce(l.respondent_id = s.buyer_id, false) DESC, s.submission_id DESC, s.source_row
-        ) = 1"""
+        JOIN pick ON s.rowid = pick.rid
+        {"" if lean else "JOIN ingest_log l USING (submission_id) LEFT JOIN part p USING (part_id)"}"""
     return sql, [wave, programs, programs]
 
 
@@ -143,11 +152,13 @@ class SupplyNetwork:
     wave: int
     companies: pd.DataFrame  # company_id, label, name, country, ...
     programs: pd.DataFrame  # program_id, name, prime (company index), prime_node, annual_value_jpy
-    links: pd.DataFrame  # the deduplicated links, plus req, supplier_node, buyer_node
+    links: pd.DataFrame  # the deduplicated links by index (program, buyer, supplier, part), plus req, supplier_node, buyer_node
+    parts: pd.DataFrame  # part_id, part_name, hs_code (row = part index)
+    files: dict  # submission_id -> file name
     node_program: np.ndarray
     node_company: np.ndarray
     req_buyer: np.ndarray  # node of the buyer of each requirement
-    req_part: np.ndarray  # part_id of each requirement (object)
+    req_part: np.ndarray  # part index of each requirement
     req_ptr: np.ndarray  # requirement -> its links (links are sorted by requirement)
     link_supplier: np.ndarray  # supplier node of each link
     supplies_ptr: np.ndarray  # node -> the links it supplies
@@ -163,6 +174,14 @@ class SupplyNetwork:
     @property
     def n_requirements(self) -> int:
         return len(self.req_buyer)
+
+    def part_ids(self, parts: np.ndarray) -> np.ndarray:
+        """``part_id`` of part indices."""
+        return self.parts["part_id"].to_numpy(object)[parts]
+
+    def source_files(self, links: np.ndarray) -> list:
+        """File names of some links."""
+        return [self.files.get(int(s)) for s in self.links["submission_id"].to_numpy()[links]]
 
     def node_labels(self) -> np.ndarray:
         """The company label of every node."""
@@ -188,65 +207,143 @@ class SupplyNetwork:
 
 
 def supply_network(con, *, wave: int, program: str | list[str] | None = None) -> SupplyNetwork:
-    """The :class:`SupplyNetwork` of ``wave``, all programs unless ``program`` names some."""
+    """The :class:`SupplyNetwork` of ``wave``, all programs unless ``program`` names some.
+
+    Companies, programs and parts are numbered in the database (temporary tables, dropped
+    afterwards), so only integer codes and numbers cross into Python for the links.
+    """
     wave = _check_wave(con, wave)
     programs_wanted = _program_filter(con, program)
-    ln = links(con, wave=wave, program=programs_wanted)
-    programs = run(
-        con,
-        """SELECT program_id, name, category, prime_company_id, annual_value_jpy, compartment FROM program
-           WHERE (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], program_id))
-             AND program_id IN (SELECT program_id FROM supply WHERE wave = ?)
-           ORDER BY program_id""",
-        [programs_wanted, programs_wanted, wave],
-    ).df()
-    return _network_from_links(con, wave, ln, programs)
+    sql, params = links_sql(wave, programs_wanted, lean=True)
+    attrs = ", ".join(f"l.{c}" for c in (*LINK_ATTRIBUTES, "wave", "submission_id", "source_sheet", "source_row", "n_reports"))
+    temps = ("_sc_net_links", "_sc_net_companies", "_sc_net_programs", "_sc_net_parts")
+    try:
+        run(con, f"CREATE OR REPLACE TEMP TABLE _sc_net_links AS {sql}", params)
+        run(
+            con,
+            """CREATE OR REPLACE TEMP TABLE _sc_net_programs AS
+               SELECT program_id, (row_number() OVER (ORDER BY program_id)) - 1 AS ix
+               FROM (SELECT DISTINCT program_id FROM _sc_net_links)""",
+        )
+        run(
+            con,
+            """CREATE OR REPLACE TEMP TABLE _sc_net_companies AS
+               SELECT id, (row_number() OVER (ORDER BY id)) - 1 AS ix FROM (
+                   SELECT buyer_id AS id FROM _sc_net_links UNION SELECT supplier_id FROM _sc_net_links
+                   UNION SELECT prime_company_id FROM program JOIN _sc_net_programs USING (program_id)
+                   WHERE prime_company_id IS NOT NULL)""",
+        )
+        run(
+            con,
+            """CREATE OR REPLACE TEMP TABLE _sc_net_parts AS
+               SELECT part_id, (row_number() OVER (ORDER BY part_id)) - 1 AS ix FROM (SELECT DISTINCT part_id FROM _sc_net_links)""",
+        )
+        codes = run(
+            con,
+            f"""SELECT pr.ix AS program, b.ix AS buyer, s.ix AS supplier, pt.ix AS part, {attrs}
+                FROM _sc_net_links l
+                JOIN _sc_net_programs pr USING (program_id)
+                JOIN _sc_net_companies b ON b.id = l.buyer_id
+                JOIN _sc_net_companies s ON s.id = l.supplier_id
+                JOIN _sc_net_parts pt USING (part_id)
+                ORDER BY pr.ix, b.ix, pt.ix, s.ix""",
+        ).df()
+        companies = run(
+            con,
+            """SELECT i.id AS company_id, coalesce(c.corporate_number, i.id) AS label, c.corporate_number,
+                      c.name, c.country, c.prefecture_code, c.is_sme, c.is_prime
+               FROM _sc_net_companies i LEFT JOIN company c ON c.company_id = i.id ORDER BY i.ix""",
+        ).df()
+        programs = run(
+            con,
+            """SELECT r.program_id, p.name, p.category, p.prime_company_id, p.annual_value_jpy, p.compartment
+               FROM _sc_net_programs r LEFT JOIN program p USING (program_id) ORDER BY r.ix""",
+        ).df()
+        parts = run(
+            con,
+            """SELECT r.part_id, p.name AS part_name, p.hs_code
+               FROM _sc_net_parts r LEFT JOIN part p USING (part_id) ORDER BY r.ix""",
+        ).df()
+        files = dict(
+            run(
+                con,
+                "SELECT submission_id, file_name FROM ingest_log WHERE submission_id IN (SELECT submission_id FROM _sc_net_links)",
+            ).fetchall()
+        )
+    finally:
+        for t in temps:
+            run(con, f"DROP TABLE IF EXISTS {t}")
+    return _network_from_codes(wave, codes, companies, programs, parts, files)
 
 
 def _network_from_links(con, wave: int, ln: pd.DataFrame, programs: pd.DataFrame) -> SupplyNetwork:
-    company_ids = pd.unique(
-        pd.concat([ln["buyer_id"], ln["supplier_id"], programs["prime_company_id"].dropna()], ignore_index=True)
+    """A network from a link table keyed by ids (``program_id``, ``buyer_id``, ``supplier_id``,
+    ``part_id``), for hand-built networks; :func:`supply_network` numbers in the database."""
+    has_prime = programs["prime_company_id"].notna().to_numpy()
+    ids = pd.concat([ln["buyer_id"], ln["supplier_id"], programs.loc[has_prime, "prime_company_id"]], ignore_index=True)
+    _, company_ids = pd.factorize(ids, sort=True)
+    part_codes, part_ids = pd.factorize(ln["part_id"], sort=True)
+    codes = ln.drop(columns=["program_id", "buyer_id", "supplier_id", "part_id"]).assign(
+        program=pd.Index(programs["program_id"]).get_indexer(ln["program_id"]),
+        buyer=pd.Index(company_ids).get_indexer(ln["buyer_id"]),
+        supplier=pd.Index(company_ids).get_indexer(ln["supplier_id"]),
+        part=part_codes,
     )
-    company_index = pd.Index(company_ids)
-    companies = _companies(con, company_ids)
-    program_index = pd.Index(programs["program_id"])
-    lp = program_index.get_indexer(ln["program_id"]).astype(np.int64)
-    buyer = company_index.get_indexer(ln["buyer_id"]).astype(np.int64)
-    supplier = company_index.get_indexer(ln["supplier_id"]).astype(np.int64)
+    names = ln["part_name"] if "part_name" in ln else ln["part_id"]
+    parts = pd.DataFrame(
+        {
+            "part_id": part_ids,
+            "part_name": pd.Series(names.to_numpy(), index=ln["part_id"]).groupby(level=0).first().reindex(part_ids).to_numpy(),
+            "hs_code": None,
+        }
+    )
+    return _network_from_codes(wave, codes, _companies(con, np.asarray(company_ids, dtype=object)), programs, parts, {})
+
+
+def _network_from_codes(wave, codes, companies, programs, parts, files) -> SupplyNetwork:
+    n_c = len(companies)
+    lp = codes["program"].to_numpy(np.int64)
+    buyer = codes["buyer"].to_numpy(np.int64)
+    supplier = codes["supplier"].to_numpy(np.int64)
+    part_codes = codes["part"].to_numpy(np.int64)
     has_prime = programs["prime_company_id"].notna().to_numpy()
     prime_company = np.full(len(programs), -1, np.int64)
-    prime_company[has_prime] = company_index.get_indexer(programs.loc[has_prime, "prime_company_id"])
-    # nodes: (program, company) pairs, numbered in order of program then first appearance
-    n_c = len(company_index)
+    prime_company[has_prime] = pd.Index(companies["company_id"]).get_indexer(programs.loc[has_prime, "prime_company_id"])
+    has_prime = has_prime & (prime_company >= 0)
+    n_l = len(codes)
+    # nodes: (program, company) pairs, numbered in order of program then company
     pair = np.concatenate([lp * n_c + buyer, lp * n_c + supplier, np.flatnonzero(has_prime) * n_c + prime_company[has_prime]])
     node_key, node_of = np.unique(pair, return_inverse=True)
-    buyer_node = node_of[: len(ln)]
-    supplier_node = node_of[len(ln) : 2 * len(ln)]
+    buyer_node = node_of[:n_l]
+    supplier_node = node_of[n_l : 2 * n_l]
     prime_node = np.full(len(programs), -1, np.int64)
-    prime_node[has_prime] = node_of[2 * len(ln) :]
+    prime_node[has_prime] = node_of[2 * n_l :]
     node_program, node_company = node_key // n_c, node_key % n_c
     # requirements: (program, buyer, part) = (buyer node, part)
-    part_codes, part_uniques = pd.factorize(ln["part_id"], sort=True)
-    req_key = buyer_node * max(len(part_uniques), 1) + part_codes
-    req_keys, req = np.unique(req_key, return_inverse=True)
-    order = np.argsort(req, kind="stable")
-    ln = ln.iloc[order].reset_index(drop=True)
-    req, supplier_node, buyer_node = req[order], supplier_node[order], buyer_node[order]
+    n_parts = max(len(parts), 1)
+    req_keys, req = np.unique(buyer_node * n_parts + part_codes, return_inverse=True)
+    # links in a fixed order — by requirement, then supplier — whatever order they came in
+    # (supply_network's come sorted so; checking is cheaper than sorting)
+    step_req, step_sup = np.diff(req), np.diff(supplier_node)
+    ln = codes
+    if not bool(np.all((step_req > 0) | ((step_req == 0) & (step_sup > 0)))):
+        order = np.lexsort((supplier_node, req))
+        ln = ln.iloc[order].reset_index(drop=True)
+        req, supplier_node, buyer_node = req[order], supplier_node[order], buyer_node[order]
     ln["req"], ln["supplier_node"], ln["buyer_node"] = req, supplier_node, buyer_node
     n_req = len(req_keys)
-    req_buyer = req_keys // max(len(part_uniques), 1)
-    req_part = np.asarray(part_uniques, dtype=object)[req_keys % max(len(part_uniques), 1)] if n_req else np.empty(0, object)
     n_nodes = len(node_key)
-    programs = programs.assign(prime=prime_company, prime_node=prime_node)
     return SupplyNetwork(
         wave=wave,
         companies=companies,
-        programs=programs,
+        programs=programs.assign(prime=prime_company, prime_node=prime_node),
         links=ln,
+        parts=parts,
+        files=files,
         node_program=node_program,
         node_company=node_company,
-        req_buyer=req_buyer,
-        req_part=req_part,
+        req_buyer=req_keys // n_parts,
+        req_part=req_keys % n_parts,
         req_ptr=_ptr(req, n_req),
         link_supplier=supplier_node,
         supplies_ptr=_ptr(supplier_node, n_nodes),
@@ -333,7 +430,7 @@ def quality_findings(net: SupplyNetwork) -> pd.DataFrame:
                 "company": labels[n],
                 "company_name": names[n],
                 "detail": f"reported tier {int(reported[i])}, shortest distance to the prime {int(computed[i])}",
-                "source_file": ln.at[i, "source_file"],
+                "source_file": net.files.get(int(ln.at[i, "submission_id"])),
                 "source_sheet": ln.at[i, "source_sheet"],
                 "source_row": int(ln.at[i, "source_row"]),
             }
@@ -412,13 +509,14 @@ def _frames_from_network(net: SupplyNetwork) -> tuple[pd.DataFrame, pd.DataFrame
         {
             "supplier": labels[net.link_supplier],
             "buyer": labels[net.req_buyer[ln["req"].to_numpy()]],
-            "program": ln["program_id"],
-            "part": ln["part_id"],
-            "part_name": ln["part_name"],
-            "hs_code": ln["hs_code"],
+            "program": program_ids[ln["program"].to_numpy()],
+            "part": net.part_ids(ln["part"].to_numpy()),
+            "part_name": net.parts["part_name"].to_numpy(object)[ln["part"].to_numpy()],
+            "hs_code": net.parts["hs_code"].to_numpy(object)[ln["part"].to_numpy()],
             **{c: ln[c] for c in LINK_ATTRIBUTES},
             "tier": np.where(tiers[net.link_supplier] >= 0, tiers[net.link_supplier], -1),
-            **{c: ln[c] for c in PROVENANCE},
+            **{c: ln[c] for c in PROVENANCE if c != "source_file"},
+            "source_file": net.source_files(np.arange(len(ln))),
         }
     )
     edges["tier"] = edges["tier"].where(edges["tier"] >= 0).astype("Int64")

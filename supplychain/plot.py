@@ -64,7 +64,9 @@ def network(con, *, wave: int, program: str, max_nodes: int = 3000) -> go.Figure
     names = net.companies["name"].to_numpy(object)[net.node_company]
     ln = net.links
     buyer = net.req_buyer[ln["req"].to_numpy()]
-    cls = pd.Series(list(zip(labels[buyer], ln["part_id"]))).map(dict(zip(zip(s["buyer"], s["part"]), s["classification"])))
+    cls = pd.Series(list(zip(labels[buyer], net.part_ids(ln["part"].to_numpy())))).map(
+        dict(zip(zip(s["buyer"], s["part"]), s["classification"]))
+    )
     fig = go.Figure()
     for c in ("multi", "single", "sole"):
         idx = np.flatnonzero((cls == c).to_numpy())

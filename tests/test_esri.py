@@ -144,3 +144,31 @@ def test_esri_of_the_sample_is_a_share(sample_db):
     assert e["esri"].between(0, 1).all()
     assert np.all(np.diff(e["esri"].to_numpy()) <= 0)
     assert len(e) == e["company"].nunique()
+
+
+def test_esri_of_a_dozen_firms_agrees_with_the_dense_reading():
+    # three tiers feeding two assemblers and a prime, with every kind of link and a shared
+    # raw-material market (m1, m2 both sell part "ore")
+    rows = [
+        ("m1", "c1", "ore", 40, "no"),
+        ("m2", "c1", "ore", 10, "no"),
+        ("m2", "c2", "ore", 30, "no"),
+        ("m3", "c2", "gas", 5, "conditional"),
+        ("s1", "c1", "tool", 8, "yes"),
+        ("c1", "a1", "casting", 60, "no"),
+        ("c2", "a1", "casting", 20, "no"),
+        ("c2", "a2", "casting", 50, "no"),
+        ("e1", "a2", "chip", 25, "conditional"),
+        ("e2", "a2", "chip", 25, "conditional"),
+        ("a1", "pr", "module", 120, "no"),
+        ("a2", "pr", "module", 90, "conditional"),
+        ("pr", "gov", "system", 400, "yes"),
+    ]
+    links = _links(rows)
+    got = esri_of_links(links).set_index("company")["esri"]
+    assert len(got) == 12
+    for firm in got.index:
+        assert got[firm] == pytest.approx(_reference(links, firm), abs=1e-12), firm
+    # by hand: m3 is a non-essential supplier of 5 of c2's 35 (b = 5/35), and the only seller of
+    # gas (σ = 1), so its failure leaves c2 at h_d = 30/35; the loss then spreads, smaller, on.
+    assert got["pr"] > got["a1"] > got["m3"] > 0

@@ -83,10 +83,14 @@ def test_sourcing_sole_single_multi_and_hhi(con, tmp_path):
         ("P1", "PR", "I", "m", 0.2, "conditional", 3),
         # single with nothing said about alternatives: not called sole without the evidence
         ("P1", "PR", "J", "n"),
+        # every share 0: all reported are taken as in use (equal split: 5000)
+        ("P1", "PR", "K", "k", 0, "yes", 1),
+        ("P1", "PR", "L", "k", 0, "yes", 1),
     ]
     ref = load_network(con, tmp_path, links)
     s = sc.risk.sourcing(con, wave=2025).set_index("part")
     assert s["classification"].to_dict() == {
+        "k": "multi",
         "m": "multi",
         "n": "single",
         "v": "single",
@@ -100,6 +104,8 @@ def test_sourcing_sole_single_multi_and_hhi(con, tmp_path):
     assert s.loc["v", "suppliers"] == ref("D")
     assert "share 0" in s.loc["v", "basis"] and "not reported" in s.loc["n", "basis"]
     assert s.loc["n", "hhi_basis"] == "equal"
+    assert (s.loc["k", "n_suppliers"], s.loc["k", "hhi"], s.loc["k", "hhi_basis"]) == (2, 5000.0, "equal")
+    assert s.loc["m", "suppliers"].split("; ")[:2] == sorted([ref("F"), ref("G")])  # largest shares first
     assert s.loc["x", "buyer"] == ref("PR")
 
 
@@ -324,3 +330,24 @@ def test_score_command_stores_results_and_prints_chokepoints(tmp_path, capsys):
         assert con.execute("SELECT count(*) FROM criticality").fetchone()[0] == 5
     finally:
         con.close()
+
+
+def test_a_link_reported_by_both_sides_is_one_link_with_the_buyers_figures(con, tmp_path):
+    from .conftest import CN_A, CN_B, basic_return, write_csv_return
+
+    buyer = basic_return()  # the prime (CN_A) reports buying 歯車 from 山田精機 (CN_B) at share 0.6
+    supplier = basic_return(respondent="山田精機株式会社", respondent_cn=CN_B)
+    supplier["supply"] = [supplier["supply"][0], ["P1", "S1", "S2", "歯車", "0.9", "yes", "1", "1"]]
+    # the supplier's return is loaded last, so it is the latest submission; the buyer's still wins
+    sc.ingest(con, write_csv_return(tmp_path / "buyer", buyer))
+    sc.ingest(con, write_csv_return(tmp_path / "supplier", supplier))
+    ln = sc.graph.links(con, wave=2025)
+    gear = ln[ln["part_name"] == "歯車"]
+    assert len(ln) == 3 and len(gear) == 2
+    from_b = gear[
+        gear["supplier_id"] == con.execute("SELECT company_id FROM company WHERE corporate_number = ?", [CN_B]).fetchone()[0]
+    ]
+    assert (from_b["share"].item(), from_b["n_reports"].item()) == (0.6, 2)
+    assert from_b["source_file"].item() == "buyer"
+    assert con.execute("SELECT count(*) FROM supply").fetchone()[0] == 4  # both reports are kept in the database
+    assert CN_A in set(sc.risk.sourcing(con, wave=2025)["buyer"])

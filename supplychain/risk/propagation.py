@@ -154,15 +154,13 @@ def hidden_convergence(con=None, *, wave: int | None = None, program=None, netwo
         ends = np.flatnonzero(seq < 0)
         starts = np.concatenate([[0], ends[:-1] + 1])
         paths.append([[*labels[seq[a:b]].tolist(), buyer] for a, b in zip(starts.tolist(), ends.tolist())])
-    first_link = net.req_ptr[req]
-    part_name = net.links["part_name"].to_numpy(object)[first_link] if len(req) else np.empty(0, object)
     out = pd.DataFrame(
         {
             "program": program_ids[net.node_program[buyer_node]],
             "buyer": labels[buyer_node],
             "buyer_name": comp["name"].to_numpy(object)[net.node_company[buyer_node]],
-            "part": net.req_part[req],
-            "part_name": part_name,
+            "part": net.part_ids(net.req_part[req]),
+            "part_name": net.parts["part_name"].to_numpy(object)[net.req_part[req]],
             "n_suppliers": net.req_ptr[req + 1] - net.req_ptr[req],
             "via_company": comp["label"].to_numpy(object)[root],
             "via_company_name": comp["name"].to_numpy(object)[root],

@@ -43,54 +43,61 @@ def sourcing(con, *, wave: int, program: str | list[str] | None = None) -> pd.Da
     """
     wave = _check_wave(con, wave)
     sql, params = links_sql(wave, _program_filter(con, program))
+
+    # One aggregation per (program, buyer, part). Each figure is aggregated twice — over the
+    # suppliers with a positive or unreported share (``_p``) and over all reported (``_a``) —
+    # and the in-use set is the first unless it is empty (every share 0). The HHI needs no
+    # second pass: with p = x / Σx, 10,000 Σ p² = 10,000 Σ x² / (Σ x)².
+    def both(expr: str, name: str) -> str:
+        return f"{expr} FILTER (WHERE share IS NULL OR share > 0) AS {name}_p, {expr} AS {name}_a"
+
+    # ordered string_agg is slow in DuckDB: collect structs, sort the list, then format
+    by_share = "{'a': share IS NULL, 'b': -share, 'c': annual_value_jpy IS NULL, 'd': -annual_value_jpy, 'e': supplier, 'n': supplier_name}"
     return run(
         con,
         f"""
-        WITH l AS ({sql}),
-        u AS (
-            SELECT *, CASE WHEN bool_or(share IS NULL OR share > 0) OVER r THEN (share IS NULL OR share > 0) ELSE true END AS in_use
-            FROM l WINDOW r AS (PARTITION BY program_id, buyer_id, part_id)
-        ),
-        w AS (
-            SELECT *,
-                   count(*) FILTER (WHERE in_use) OVER r AS n_use,
-                   count(share) FILTER (WHERE in_use) OVER r AS n_share,
-                   sum(share) FILTER (WHERE in_use) OVER r AS sum_share,
-                   count(*) FILTER (WHERE in_use AND annual_value_jpy > 0) OVER r AS n_value,
-                   sum(annual_value_jpy) FILTER (WHERE in_use) OVER r AS sum_value
-            FROM u WINDOW r AS (PARTITION BY program_id, buyer_id, part_id)
-        ),
-        p AS (
-            SELECT *,
-                   CASE WHEN n_share = n_use AND sum_share > 0 THEN 'share'
-                        WHEN n_value = n_use THEN 'value' ELSE 'equal' END AS hhi_basis,
-                   CASE WHEN NOT in_use THEN NULL
-                        WHEN n_share = n_use AND sum_share > 0 THEN share / sum_share
-                        WHEN n_value = n_use THEN annual_value_jpy / sum_value
-                        ELSE 1.0 / n_use END AS p
-            FROM w
+        WITH l AS (
+            SELECT l.*, coalesce(c.corporate_number, l.supplier_id) AS supplier, c.name AS supplier_name
+            FROM ({sql}) l LEFT JOIN company c ON c.company_id = l.supplier_id
         ),
         g AS (
-            SELECT program_id, buyer_id, part_id,
-                   any_value(part_name) AS part_name,
-                   count(*) FILTER (WHERE in_use) AS n_suppliers,
-                   count(*) AS n_reported,
-                   string_agg(coalesce(c.corporate_number, supplier_id), '; ' ORDER BY p DESC, supplier_id)
-                       FILTER (WHERE in_use) AS suppliers,
-                   string_agg(c.name, '; ' ORDER BY p DESC, supplier_id) FILTER (WHERE in_use) AS supplier_names,
+            SELECT program_id, buyer_id, part_id, any_value(part_name) AS part_name, count(*) AS n_reported,
+                   {both("count(*)", "n")},
+                   {both("count(share)", "n_share")},
+                   {both("sum(share)", "sum_share")},
+                   {both("sum(share * share)", "sq_share")},
+                   {both("count(CASE WHEN annual_value_jpy > 0 THEN 1 END)", "n_value")},
+                   {both("sum(annual_value_jpy)", "sum_value")},
+                   {both("sum(annual_value_jpy * annual_value_jpy)", "sq_value")},
+                   {both(f"list({by_share})", "sup")},
                    max(alternatives_qualified) AS alternatives_qualified,
                    CASE WHEN bool_or(substitutability = 'no') THEN 'no'
                         WHEN bool_or(substitutability = 'conditional') THEN 'conditional'
                         WHEN bool_or(substitutability = 'yes') THEN 'yes' END AS substitutability,
-                   any_value(hhi_basis) AS hhi_basis,
-                   round(10000 * sum(p * p), 1) AS hhi,
                    sum(annual_value_jpy) AS value_jpy,
-                   string_agg(source_file || ':' || source_sheet || ':' || source_row, '; ' ORDER BY source_file, source_row) AS sources
-            FROM p LEFT JOIN company c ON c.company_id = p.supplier_id
-            GROUP BY program_id, buyer_id, part_id
+                   list({{'f': source_file, 'r': source_row, 's': source_sheet}}) AS sources
+            FROM l GROUP BY program_id, buyer_id, part_id
+        ),
+        u AS (  -- the in-use set
+            SELECT *, n_p > 0 AS some_p,
+                   CASE WHEN n_p > 0 THEN n_p ELSE n_a END AS n_suppliers,
+                   list_sort(CASE WHEN n_p > 0 THEN sup_p ELSE sup_a END) AS sup,
+                   CASE WHEN n_p > 0 THEN n_value_p ELSE n_value_a END AS n_value,
+                   CASE WHEN n_p > 0 THEN sum_value_p ELSE sum_value_a END AS sum_value,
+                   CASE WHEN n_p > 0 THEN sq_value_p ELSE sq_value_a END AS sq_value
+            FROM g
+        ),
+        h AS (
+            SELECT *,
+                   CASE WHEN some_p AND n_share_p = n_p AND sum_share_p > 0 THEN 'share'
+                        WHEN n_value = n_suppliers THEN 'value' ELSE 'equal' END AS hhi_basis
+            FROM u
         )
-        SELECT g.program_id AS program, coalesce(b.corporate_number, g.buyer_id) AS buyer, b.name AS buyer_name,
-               g.part_id AS part, g.part_name, n_suppliers, suppliers, supplier_names, n_reported, alternatives_qualified,
+        SELECT h.program_id AS program, coalesce(b.corporate_number, h.buyer_id) AS buyer, b.name AS buyer_name,
+               h.part_id AS part, h.part_name, n_suppliers,
+               array_to_string(list_transform(sup, lambda x: x.e), '; ') AS suppliers,
+               array_to_string(list_transform(sup, lambda x: x.n), '; ') AS supplier_names,
+               n_reported, alternatives_qualified,
                substitutability,
                CASE WHEN n_suppliers >= 2 THEN 'multi'
                     WHEN n_reported = 1 AND alternatives_qualified = 0 AND substitutability = 'no' THEN 'sole'
@@ -105,8 +112,12 @@ def sourcing(con, *, wave: int, program: str | list[str] | None = None) -> pd.Da
                         CASE WHEN substitutability IS NULL THEN 'substitutability not reported'
                              WHEN substitutability <> 'no' THEN 'substitutability ' || substitutability END)
                END AS basis,
-               hhi, hhi_basis, value_jpy, sources
-        FROM g LEFT JOIN company b ON b.company_id = g.buyer_id
+               round(CASE hhi_basis WHEN 'share' THEN 10000 * sq_share_p / (sum_share_p * sum_share_p)
+                                    WHEN 'value' THEN 10000 * sq_value / (sum_value * sum_value)
+                                    ELSE 10000.0 / n_suppliers END, 1) AS hhi,
+               hhi_basis, value_jpy,
+               array_to_string(list_transform(list_sort(sources), lambda x: x.f || ':' || x.s || ':' || x.r), '; ') AS sources
+        FROM h LEFT JOIN company b ON b.company_id = h.buyer_id
         ORDER BY program, buyer, part""",
         params,
     ).df()
