@@ -459,8 +459,8 @@ def build_graph(con, *, wave: int, program: str | list[str] | None = None) -> nx
     Nodes are company labels (corporate number where known, else internal id) with ``name``,
     ``country``, ``prefecture_code``, ``company_id``, ``is_prime`` and ``tiers`` (program →
     tier, the shortest distance to that program's prime; prime = 0; absent when no path leads
-    there) and ``tier`` (the smallest). Edges are keyed ``(program, part)`` and carry
-    ``program``, ``part``, ``part_name``, ``hs_code``, the link attributes of the survey, the
+    there) and ``tier`` (the smallest). Edges are keyed ``(program, part)`` — the part as
+    reported — and carry ``program``, ``part``, ``part_id`` (its normalised key), ``hs_code``, the link attributes of the survey, the
     supplier's computed ``tier`` in that program and provenance (wave, submission, source file,
     sheet and row, number of reports). ``G.graph`` holds ``wave``, ``programs`` and
     ``findings`` — the data-quality findings (:func:`quality_findings`): cycles, tier
@@ -510,8 +510,8 @@ def _frames_from_network(net: SupplyNetwork) -> tuple[pd.DataFrame, pd.DataFrame
             "supplier": labels[net.link_supplier],
             "buyer": labels[net.req_buyer[ln["req"].to_numpy()]],
             "program": program_ids[ln["program"].to_numpy()],
-            "part": net.part_ids(ln["part"].to_numpy()),
-            "part_name": net.parts["part_name"].to_numpy(object)[ln["part"].to_numpy()],
+            "part": net.parts["part_name"].fillna(net.parts["part_id"]).to_numpy(object)[ln["part"].to_numpy()],
+            "part_id": net.part_ids(ln["part"].to_numpy()),
             "hs_code": net.parts["hs_code"].to_numpy(object)[ln["part"].to_numpy()],
             **{c: ln[c] for c in LINK_ATTRIBUTES},
             "tier": np.where(tiers[net.link_supplier] >= 0, tiers[net.link_supplier], -1),

@@ -65,7 +65,7 @@ def network(con, *, wave: int, program: str, max_nodes: int = 3000) -> go.Figure
     ln = net.links
     buyer = net.req_buyer[ln["req"].to_numpy()]
     cls = pd.Series(list(zip(labels[buyer], net.part_ids(ln["part"].to_numpy())))).map(
-        dict(zip(zip(s["buyer"], s["part"]), s["classification"]))
+        dict(zip(zip(s["buyer"], s["part_id"]), s["classification"]))
     )
     fig = go.Figure()
     for c in ("multi", "single", "sole"):

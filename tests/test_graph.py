@@ -111,9 +111,12 @@ def test_sourcing_sole_single_multi_and_hhi(con, tmp_path):
 
 def test_hhi_from_values_when_shares_are_missing(con, tmp_path):
     # values 300 and 100 -> shares .75 / .25 -> 5625 + 625 = 6250
-    load_network(con, tmp_path, [("P1", "PR", "A", "x", "", "yes", 1, 300), ("P1", "PR", "B", "x", "", "yes", 1, 100)])
+    load_network(
+        con, tmp_path, [("P1", "PR", "A", "Gear Box", "", "yes", 1, 300), ("P1", "PR", "B", "Gear Box", "", "yes", 1, 100)]
+    )
     s = sc.risk.sourcing(con, wave=2025)
     assert (s.loc[0, "hhi"], s.loc[0, "hhi_basis"]) == (6250.0, "value")
+    assert s.loc[0, "part"] == "Gear Box"  # as reported; part_id is the normalised key
 
 
 def test_hidden_convergence_in_the_diamond(con, diamond):

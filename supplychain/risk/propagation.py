@@ -137,7 +137,7 @@ def hidden_convergence(con=None, *, wave: int | None = None, program=None, netwo
     ``direct`` is true when ``via_company`` is itself one of the part's suppliers (the other
     suppliers depend on it).
 
-    Columns: ``program``, ``buyer``, ``buyer_name``, ``part``, ``part_name``, ``n_suppliers``,
+    Columns: ``program``, ``buyer``, ``buyer_name``, ``part`` (as reported), ``part_id``, ``n_suppliers``,
     ``via_company``, ``via_company_name``, ``direct``, ``path``, ``paths``; sorted by program,
     buyer, part, via_company.
     """
@@ -159,8 +159,8 @@ def hidden_convergence(con=None, *, wave: int | None = None, program=None, netwo
             "program": program_ids[net.node_program[buyer_node]],
             "buyer": labels[buyer_node],
             "buyer_name": comp["name"].to_numpy(object)[net.node_company[buyer_node]],
-            "part": net.part_ids(net.req_part[req]),
-            "part_name": net.parts["part_name"].to_numpy(object)[net.req_part[req]],
+            "part": net.parts["part_name"].fillna(net.parts["part_id"]).to_numpy(object)[net.req_part[req]],
+            "part_id": net.part_ids(net.req_part[req]),
             "n_suppliers": net.req_ptr[req + 1] - net.req_ptr[req],
             "via_company": comp["label"].to_numpy(object)[root],
             "via_company_name": comp["name"].to_numpy(object)[root],
@@ -169,4 +169,4 @@ def hidden_convergence(con=None, *, wave: int | None = None, program=None, netwo
             "paths": paths,
         }
     )
-    return out.sort_values(["program", "buyer", "part", "via_company"], kind="stable", ignore_index=True)
+    return out.sort_values(["program", "buyer", "part_id", "via_company"], kind="stable", ignore_index=True)

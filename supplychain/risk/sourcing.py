@@ -33,7 +33,8 @@ __all__ = ["sourcing"]
 def sourcing(con, *, wave: int, program: str | list[str] | None = None) -> pd.DataFrame:
     """One row per (program, buyer, part) of ``wave``, sorted by program, buyer, part.
 
-    Columns: ``program``, ``buyer``, ``buyer_name``, ``part``, ``part_name``, ``n_suppliers``
+    Columns: ``program``, ``buyer``, ``buyer_name``, ``part`` (as reported), ``part_id`` (its
+    normalised key), ``n_suppliers``
     (in use), ``suppliers`` and ``supplier_names`` (in use, ``; ``-separated, by share),
     ``n_reported``, ``alternatives_qualified`` (the largest number reported; null if none),
     ``substitutability`` (the most restrictive reported), ``classification`` (``sole`` /
@@ -94,7 +95,7 @@ def sourcing(con, *, wave: int, program: str | list[str] | None = None) -> pd.Da
             FROM u
         )
         SELECT h.program_id AS program, coalesce(b.corporate_number, h.buyer_id) AS buyer, b.name AS buyer_name,
-               h.part_id AS part, h.part_name, n_suppliers,
+               coalesce(h.part_name, h.part_id) AS part, h.part_id, n_suppliers,
                array_to_string(list_transform(sup, lambda x: x.e), '; ') AS suppliers,
                array_to_string(list_transform(sup, lambda x: x.n), '; ') AS supplier_names,
                n_reported, alternatives_qualified,
@@ -118,6 +119,6 @@ def sourcing(con, *, wave: int, program: str | list[str] | None = None) -> pd.Da
                hhi_basis, value_jpy,
                array_to_string(list_transform(list_sort(sources), lambda x: x.f || ':' || x.s || ':' || x.r), '; ') AS sources
         FROM h LEFT JOIN company b ON b.company_id = h.buyer_id
-        ORDER BY program, buyer, part""",
+        ORDER BY program, buyer, part_id""",
         params,
     ).df()
