@@ -95,6 +95,31 @@ def links(con, *, wave: int, program: str | list[str] | None = None) -> pd.DataF
     return run(con, sql + " ORDER BY program_id, buyer_id, part_id, supplier_id", params).df()
 
 
+def program_batches(con, wave: int, programs: list[str] | None, max_links: int) -> list[list[str]]:
+    """The programs of ``wave`` (or those given) in consecutive batches of about ``max_links``
+    supply rows each (whole programs, so a batch may be larger), in program order: for queries
+    whose working memory grows with the links they see."""
+    counts = run(
+        con,
+        """SELECT program_id, count(*) FROM supply WHERE wave = ?
+           AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], program_id)) GROUP BY 1 ORDER BY 1""",
+        [wave, programs, programs],
+    ).fetchall()
+    batches: list[list[str]] = []
+    size = 0
+    for program_id, n in counts:
+        if not batches or (batches[-1] and size + n > max_links):
+            batches.append([])
+            size = 0
+        batches[-1].append(program_id)
+        size += n
+    return batches
+
+
+#: Supply rows deduplicated per statement when building a network (see :func:`program_batches`).
+BUILD_BATCH_LINKS = 1_500_000
+
+
 def links_sql(wave: int, programs: list[str] | None, *, lean: bool = False) -> tuple[str, list]:
     """SQL (and its parameters) selecting the deduplicated links of :func:`links`, unordered, for
     use as a subquery.
@@ -214,40 +239,50 @@ def supply_network(con, *, wave: int, program: str | list[str] | None = None) ->
     """
     wave = _check_wave(con, wave)
     programs_wanted = _program_filter(con, program)
-    sql, params = links_sql(wave, programs_wanted, lean=True)
     attrs = ", ".join(f"l.{c}" for c in (*LINK_ATTRIBUTES, "wave", "submission_id", "source_sheet", "source_row", "n_reports"))
     temps = ("_sc_net_links", "_sc_net_companies", "_sc_net_programs", "_sc_net_parts")
+    scope = "FROM supply WHERE wave = ? AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], program_id))"
+    scope_params = [wave, programs_wanted, programs_wanted]
     try:
-        run(con, f"CREATE OR REPLACE TEMP TABLE _sc_net_links AS {sql}", params)
+        # number programs, companies and parts first (deduplication changes none of these sets),
+        # so that the links are stored as integer codes
         run(
             con,
-            """CREATE OR REPLACE TEMP TABLE _sc_net_programs AS
+            f"""CREATE OR REPLACE TEMP TABLE _sc_net_programs AS
                SELECT program_id, (row_number() OVER (ORDER BY program_id)) - 1 AS ix
-               FROM (SELECT DISTINCT program_id FROM _sc_net_links)""",
+               FROM (SELECT DISTINCT program_id {scope})""",
+            scope_params,
         )
         run(
             con,
-            """CREATE OR REPLACE TEMP TABLE _sc_net_companies AS
+            f"""CREATE OR REPLACE TEMP TABLE _sc_net_companies AS
                SELECT id, (row_number() OVER (ORDER BY id)) - 1 AS ix FROM (
-                   SELECT buyer_id AS id FROM _sc_net_links UNION SELECT supplier_id FROM _sc_net_links
+                   SELECT buyer_id AS id {scope} UNION SELECT supplier_id {scope}
                    UNION SELECT prime_company_id FROM program JOIN _sc_net_programs USING (program_id)
                    WHERE prime_company_id IS NOT NULL)""",
+            scope_params * 2,
         )
         run(
             con,
-            """CREATE OR REPLACE TEMP TABLE _sc_net_parts AS
-               SELECT part_id, (row_number() OVER (ORDER BY part_id)) - 1 AS ix FROM (SELECT DISTINCT part_id FROM _sc_net_links)""",
+            f"""CREATE OR REPLACE TEMP TABLE _sc_net_parts AS
+               SELECT part_id, (row_number() OVER (ORDER BY part_id)) - 1 AS ix FROM (SELECT DISTINCT part_id {scope})""",
+            scope_params,
         )
-        codes = run(
-            con,
-            f"""SELECT pr.ix AS program, b.ix AS buyer, s.ix AS supplier, pt.ix AS part, {attrs}
-                FROM _sc_net_links l
+        # deduplicated a few programs at a time: the aggregation's memory stays bounded
+        for i, batch in enumerate(program_batches(con, wave, programs_wanted, BUILD_BATCH_LINKS) or [[]]):
+            sql, params = links_sql(wave, batch, lean=True)
+            select = f"""SELECT pr.ix AS program, b.ix AS buyer, s.ix AS supplier, pt.ix AS part, {attrs}
+                FROM ({sql}) l
                 JOIN _sc_net_programs pr USING (program_id)
                 JOIN _sc_net_companies b ON b.id = l.buyer_id
                 JOIN _sc_net_companies s ON s.id = l.supplier_id
-                JOIN _sc_net_parts pt USING (part_id)
-                ORDER BY pr.ix, b.ix, pt.ix, s.ix""",
-        ).df()
+                JOIN _sc_net_parts pt USING (part_id)"""
+            run(
+                con,
+                f"CREATE OR REPLACE TEMP TABLE _sc_net_links AS {select}" if i == 0 else f"INSERT INTO _sc_net_links {select}",
+                params,
+            )
+        codes = run(con, "SELECT * FROM _sc_net_links ORDER BY program, buyer, part, supplier").df()
         companies = run(
             con,
             """SELECT i.id AS company_id, coalesce(c.corporate_number, i.id) AS label, c.corporate_number,
@@ -267,7 +302,7 @@ def supply_network(con, *, wave: int, program: str | list[str] | None = None) ->
         files = dict(
             run(
                 con,
-                "SELECT submission_id, file_name FROM ingest_log WHERE submission_id IN (SELECT submission_id FROM _sc_net_links)",
+                "SELECT submission_id, file_name FROM ingest_log WHERE submission_id IN (SELECT DISTINCT submission_id FROM _sc_net_links)",
             ).fetchall()
         )
     finally:

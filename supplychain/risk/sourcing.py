@@ -23,9 +23,10 @@ else ``equal``.
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from ..db import run
-from ..graph import _check_wave, _program_filter, links_sql
+from ..graph import _check_wave, _program_filter, links_sql, program_batches
 
 __all__ = ["sourcing"]
 
@@ -41,9 +42,23 @@ def sourcing(con, *, wave: int, program: str | list[str] | None = None) -> pd.Da
     ``single`` / ``multi``), ``basis`` (why, in words), ``hhi``, ``hhi_basis``, ``value_jpy``
     (annual value of the part to the buyer), and ``sources`` (file:sheet:row of the links).
     ``buyer`` and suppliers are corporate numbers where known, else internal ids.
+
+    Large waves are computed a few programs at a time (about :data:`BATCH_LINKS` links each), so
+    the database's working memory stays bounded; the rows are the same.
     """
     wave = _check_wave(con, wave)
-    sql, params = links_sql(wave, _program_filter(con, program))
+    wanted = _program_filter(con, program)
+    batches = program_batches(con, wave, wanted, BATCH_LINKS)
+    tables = [_sourcing_table(con, wave, batch) for batch in batches] or [_sourcing_table(con, wave, [])]
+    return pa.concat_tables(tables).to_pandas()
+
+
+#: Links per query of :func:`sourcing` (a batch holds whole programs, so it may be larger).
+BATCH_LINKS = 300_000
+
+
+def _sourcing_table(con, wave: int, programs: list[str]) -> pa.Table:
+    sql, params = links_sql(wave, programs)
 
     # One aggregation per (program, buyer, part). Each figure is aggregated twice — over the
     # suppliers with a positive or unreported share (``_p``) and over all reported (``_a``) —
@@ -121,4 +136,4 @@ def sourcing(con, *, wave: int, program: str | list[str] | None = None) -> pd.Da
         FROM h LEFT JOIN company b ON b.company_id = h.buyer_id
         ORDER BY program, buyer, part_id""",
         params,
-    ).df()
+    ).arrow()
