@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from .db import run
+from .db import registered, run
 from .exceptions import SupplyChainError
 
 __all__ = [
@@ -148,18 +148,20 @@ def links_sql(wave: int, programs: list[str] | None, *, lean: bool = False) -> t
     return sql, [wave, programs, programs]
 
 
+#: Company columns of the analyses (``c`` = company); ``label`` is what results show (DESIGN §10).
+_COMPANY_COLUMNS = (
+    "coalesce(c.corporate_number, {id}) AS label, c.corporate_number, c.name, c.country, c.prefecture_code, c.is_sme, c.is_prime"
+)
+
+
 def _companies(con, ids) -> pd.DataFrame:
     """Company attributes for ``ids`` (in that order), with ``label``: the corporate number
     where one is known, else the internal id (DESIGN §10)."""
     frame = pd.DataFrame({"company_id": pd.Series(ids, dtype=object)})
-    from .db import registered
-
     with registered(con, "_sc_ids", frame):
         out = run(
             con,
-            """SELECT i.company_id, coalesce(c.corporate_number, i.company_id) AS label, c.corporate_number,
-                      c.name, c.country, c.prefecture_code, c.is_sme, c.is_prime
-               FROM _sc_ids i LEFT JOIN company c USING (company_id)""",
+            f"SELECT i.company_id, {_COMPANY_COLUMNS.format(id='i.company_id')} FROM _sc_ids i LEFT JOIN company c USING (company_id)",
         ).df()
     return out.set_index("company_id").loc[frame["company_id"]].reset_index()
 
@@ -285,8 +287,7 @@ def supply_network(con, *, wave: int, program: str | list[str] | None = None) ->
         codes = run(con, "SELECT * FROM _sc_net_links ORDER BY program, buyer, part, supplier").df()
         companies = run(
             con,
-            """SELECT i.id AS company_id, coalesce(c.corporate_number, i.id) AS label, c.corporate_number,
-                      c.name, c.country, c.prefecture_code, c.is_sme, c.is_prime
+            f"""SELECT i.id AS company_id, {_COMPANY_COLUMNS.format(id="i.id")}
                FROM _sc_net_companies i LEFT JOIN company c ON c.company_id = i.id ORDER BY i.ix""",
         ).df()
         programs = run(
