@@ -354,3 +354,29 @@ def test_a_link_reported_by_both_sides_is_one_link_with_the_buyers_figures(con, 
     assert from_b["source_file"].item() == "buyer"
     assert con.execute("SELECT count(*) FROM supply").fetchone()[0] == 4  # both reports are kept in the database
     assert CN_A in set(sc.risk.sourcing(con, wave=2025)["buyer"])
+
+
+def test_hidden_convergence_finds_every_two_level_diamond_of_the_sample(sample_db):
+    # A second method for the simplest case: a part with several suppliers, every one of which
+    # buys some part from one and the same firm as its only supplier. Each such firm must be
+    # reported as the part's converging company.
+    con, _ = sample_db
+    net = supply_network(con, wave=2025)
+    deg = np.diff(net.req_ptr)
+    req_of_link = net.links["req"].to_numpy()
+    single = np.flatnonzero(deg[req_of_link] == 1)
+    sole = pd.DataFrame({"node": net.req_buyer[req_of_link[single]], "x": net.link_supplier[single]})
+    multi = np.flatnonzero(deg[req_of_link] >= 2)
+    pairs = pd.DataFrame({"req": req_of_link[multi], "node": net.link_supplier[multi]}).merge(sole, on="node")
+    per = pairs.groupby(["req", "x"])["node"].nunique().reset_index()
+    diamonds = per[per["node"] == deg[per["req"].to_numpy()]]
+    assert len(diamonds) > 10  # the sample plants them
+    labels = net.node_labels()
+    program = net.programs["program_id"].to_numpy(object)[net.node_program]
+    expected = {
+        (program[net.req_buyer[r]], labels[net.req_buyer[r]], net.part_ids(np.array([net.req_part[r]]))[0], labels[x])
+        for r, x in zip(diamonds["req"].tolist(), diamonds["x"].tolist())
+    }
+    h = sc.risk.hidden_convergence(network=net)
+    found = set(zip(h["program"], h["buyer"], h["part_id"], h["via_company"]))
+    assert expected <= found
