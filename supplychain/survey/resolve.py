@@ -338,7 +338,10 @@ class _BlockIndex:
 
     def add(self, names: list[str]) -> np.ndarray:
         """Index the names not seen before; the position of every name of ``names``."""
-        fresh = [n for n in dict.fromkeys(names) if n not in self.position]
+        position = self.position
+        found = np.fromiter((position.get(n, -1) for n in names), np.int64, count=len(names))
+        missing = np.flatnonzero(found < 0).tolist()  # one pass over the block's names, the rest only for the new
+        fresh = list(dict.fromkeys(names[i] for i in missing))
         if fresh:
             first = len(self.names)
             self.names += fresh
@@ -352,8 +355,8 @@ class _BlockIndex:
                 h, o = np.concatenate([h2, h1]), np.concatenate([o2, o1])
                 order = np.argsort(h, kind="stable")  # two sorted runs: merged in linear time
                 self.runs.append((h[order], o[order]))
-        position = self.position
-        return np.fromiter((position[n] for n in names), np.int64, count=len(names))
+            found[missing] = [position[names[i]] for i in missing]
+        return found
 
     def lookup(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Distinct pairs (query index, name position) sharing a deletion hash."""
@@ -363,13 +366,15 @@ class _BlockIndex:
         qs, cs = [], []
         for run_hashes, run_owner in self.runs:
             lo = np.searchsorted(run_hashes, hashes, side="left")
-            hi = np.searchsorted(run_hashes, hashes, side="right")
-            q, at = _expand(owner, lo, hi - lo)
+            # most hashes are in no run: find the right end only for those that are
+            hit = np.flatnonzero(run_hashes[np.minimum(lo, len(run_hashes) - 1)] == hashes)
+            hi = np.searchsorted(run_hashes, hashes[hit], side="right")
+            q, at = _expand(owner[hit], lo[hit], hi - lo[hit])
             qs.append(q)
             cs.append(run_owner[at].astype(np.int64))
         q, c = np.concatenate(qs), np.concatenate(cs)
         n = max(len(self.names), 1)
-        pairs = np.unique(q * n + c)
+        pairs = np.sort(pd.unique(q * n + c))  # hashing, then sorting only the distinct pairs
         return pairs // n, pairs % n
 
 
