@@ -78,12 +78,10 @@ def naive_esri(con, wave, companies, tolerance=0.01) -> float:
     import pandas as pd
     from scipy import sparse
 
-    links = con.sql(
-        f"""SELECT s.supplier_id, s.buyer_id, s.part_id, coalesce(p.hs_code, 'part:' || s.part_id) AS market,
-                   sum(s.annual_value_jpy) AS w, min(s.substitutability) AS substitutability
-            FROM supply s LEFT JOIN part p USING (part_id) WHERE s.wave = {int(wave)} AND s.annual_value_jpy > 0
-            GROUP BY ALL"""
-    ).df()
+    from supplychain.risk.esri import esri_links
+
+    links = esri_links(con, wave=wave)
+    links = links[links["w"] > 0]
     ids = pd.Index(pd.unique(pd.concat([links["supplier_id"], links["buyer_id"]])))
     n = len(ids)
     j, i = ids.get_indexer(links["supplier_id"]), ids.get_indexer(links["buyer_id"])

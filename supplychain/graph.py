@@ -179,7 +179,7 @@ class SupplyNetwork:
     wave: int
     companies: pd.DataFrame  # company_id, label, name, country, ...
     programs: pd.DataFrame  # program_id, name, prime (company index), prime_node, annual_value_jpy
-    links: pd.DataFrame  # the deduplicated links by index (program, buyer, supplier, part), plus req, supplier_node, buyer_node
+    links: pd.DataFrame  # the deduplicated links by index (program, buyer, supplier, part), plus req
     parts: pd.DataFrame  # part_id, part_name, hs_code (row = part index)
     files: dict  # submission_id -> file name
     node_program: np.ndarray
@@ -188,6 +188,7 @@ class SupplyNetwork:
     req_part: np.ndarray  # part index of each requirement
     req_ptr: np.ndarray  # requirement -> its links (links are sorted by requirement)
     link_supplier: np.ndarray  # supplier node of each link
+    link_buyer: np.ndarray  # buyer node of each link
     supplies_ptr: np.ndarray  # node -> the links it supplies
     supplies_link: np.ndarray
     company_ptr: np.ndarray  # company -> its nodes
@@ -205,6 +206,10 @@ class SupplyNetwork:
     def part_ids(self, parts: np.ndarray) -> np.ndarray:
         """``part_id`` of part indices."""
         return self.parts["part_id"].to_numpy(object)[parts]
+
+    def part_names(self, parts: np.ndarray) -> np.ndarray:
+        """Part names as reported (the id where no name is known) of part indices."""
+        return self.parts["part_name"].fillna(self.parts["part_id"]).to_numpy(object)[parts]
 
     def source_files(self, links: np.ndarray) -> list:
         """File names of some links."""
@@ -225,9 +230,7 @@ class SupplyNetwork:
     def adjacency(self) -> sparse.csr_matrix:
         """Node × node matrix with a 1 for each supplier → buyer pair (parts collapsed)."""
         n = self.n_nodes
-        rows = self.link_supplier
-        cols = self.req_buyer[self.links["req"].to_numpy()]
-        m = sparse.csr_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
+        m = sparse.csr_matrix((np.ones(len(self.link_supplier), np.int8), (self.link_supplier, self.link_buyer)), shape=(n, n))
         m.sum_duplicates()
         m.data[:] = 1
         return m
@@ -366,7 +369,7 @@ def _network_from_codes(wave, codes, companies, programs, parts, files) -> Suppl
         order = np.lexsort((supplier_node, req))
         ln = ln.iloc[order].reset_index(drop=True)
         req, supplier_node, buyer_node = req[order], supplier_node[order], buyer_node[order]
-    ln["req"], ln["supplier_node"], ln["buyer_node"] = req, supplier_node, buyer_node
+    ln["req"] = req
     n_req = len(req_keys)
     n_nodes = len(node_key)
     return SupplyNetwork(
@@ -382,6 +385,7 @@ def _network_from_codes(wave, codes, companies, programs, parts, files) -> Suppl
         req_part=req_keys % n_parts,
         req_ptr=_ptr(req, n_req),
         link_supplier=supplier_node,
+        link_buyer=buyer_node,
         supplies_ptr=_ptr(supplier_node, n_nodes),
         supplies_link=np.argsort(supplier_node, kind="stable"),
         company_ptr=_ptr(node_company, n_c),
@@ -406,8 +410,7 @@ def _tiers(net: SupplyNetwork) -> np.ndarray:
     primes = primes[primes >= 0]
     # a super-source (node n) linked to every prime: one search gives each node its distance
     # to its own prime, since the nodes of one program reach only that program's prime
-    buyers = net.req_buyer[net.links["req"].to_numpy()]
-    rows = np.concatenate([buyers, np.full(len(primes), n)])
+    rows = np.concatenate([net.link_buyer, np.full(len(primes), n)])
     cols = np.concatenate([net.link_supplier, primes])
     g = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1))
     dist = csgraph.shortest_path(g, method="D", unweighted=True, indices=n)[:n]
@@ -435,7 +438,7 @@ def quality_findings(net: SupplyNetwork) -> pd.DataFrame:
     n_comp, comp = csgraph.connected_components(adj, directed=True, connection="strong")
     sizes = np.bincount(comp, minlength=n_comp)
     self_loop = np.zeros(net.n_nodes, bool)
-    self_loop[net.link_supplier[net.link_supplier == net.req_buyer[net.links["req"].to_numpy()]]] = True
+    self_loop[net.link_supplier[net.link_supplier == net.link_buyer]] = True
     cyclic = np.flatnonzero((sizes[comp] > 1) | self_loop)
     for c in np.unique(comp[cyclic]).tolist():
         members = np.flatnonzero(comp == c)
@@ -544,9 +547,9 @@ def _frames_from_network(net: SupplyNetwork) -> tuple[pd.DataFrame, pd.DataFrame
     edges = pd.DataFrame(
         {
             "supplier": labels[net.link_supplier],
-            "buyer": labels[net.req_buyer[ln["req"].to_numpy()]],
+            "buyer": labels[net.link_buyer],
             "program": program_ids[ln["program"].to_numpy()],
-            "part": net.parts["part_name"].fillna(net.parts["part_id"]).to_numpy(object)[ln["part"].to_numpy()],
+            "part": net.part_names(ln["part"].to_numpy()),
             "part_id": net.part_ids(ln["part"].to_numpy()),
             "hs_code": net.parts["hs_code"].to_numpy(object)[ln["part"].to_numpy()],
             **{c: ln[c] for c in LINK_ATTRIBUTES},

@@ -37,8 +37,7 @@ def _layout_by_tier(net) -> tuple[np.ndarray, np.ndarray]:
     tiers[tiers < 0] = tiers.max(initial=0) + 1
     y = np.zeros(net.n_nodes)
     buyers_of = {}
-    link_buyer = net.req_buyer[net.links["req"].to_numpy()]
-    for s, b in zip(net.link_supplier.tolist(), link_buyer.tolist()):
+    for s, b in zip(net.link_supplier.tolist(), net.link_buyer.tolist()):
         buyers_of.setdefault(s, []).append(b)
     labels = net.node_labels()
     for t in range(int(tiers.max(initial=0)) + 1):
@@ -63,7 +62,7 @@ def network(con, *, wave: int, program: str, max_nodes: int = 3000) -> go.Figure
     labels = net.node_labels()
     names = net.companies["name"].to_numpy(object)[net.node_company]
     ln = net.links
-    buyer = net.req_buyer[ln["req"].to_numpy()]
+    buyer = net.link_buyer
     cls = pd.Series(list(zip(labels[buyer], net.part_ids(ln["part"].to_numpy())))).map(
         dict(zip(zip(s["buyer"], s["part_id"]), s["classification"]))
     )

@@ -56,7 +56,7 @@ import pandas as pd
 from ..db import run
 from ..graph import _check_wave, _companies, _program_filter, _ptr, links_sql
 
-__all__ = ["esri", "TOLERANCE"]
+__all__ = ["esri", "esri_links", "esri_of_links", "TOLERANCE"]
 
 #: A cascade stops when no h_d or h_u changes by more than this in a step (Diem et al.).
 TOLERANCE = 0.01
@@ -73,9 +73,16 @@ def esri(con, *, wave: int, program=None, companies=None, tolerance: float = TOL
     sorted by ESRI descending, then company. ``program`` restricts the network to some programs.
     See the module docstring for the method.
     """
+    links = esri_links(con, wave=wave, program=program)
+    return esri_of_links(links, companies=companies, tolerance=tolerance, con=con)
+
+
+def esri_links(con, *, wave: int, program=None) -> pd.DataFrame:
+    """The firm-level link table of the mapping above: one row per (supplier, buyer, part) with
+    its market, yen summed over programs (``w``) and the most restrictive substitutability."""
     wave = _check_wave(con, wave)
     sql, params = links_sql(wave, _program_filter(con, program))
-    links = run(
+    return run(
         con,
         f"""
         WITH l AS ({sql})
@@ -83,15 +90,12 @@ def esri(con, *, wave: int, program=None, companies=None, tolerance: float = TOL
                sum(l.annual_value_jpy) AS w,
                CASE WHEN bool_or(l.substitutability = 'no') THEN 'no'
                     WHEN bool_or(l.substitutability = 'conditional' OR l.substitutability IS NULL) THEN 'conditional'
-                    ELSE 'yes' END AS substitutability,
-               count(l.annual_value_jpy) AS n_valued
+                    ELSE 'yes' END AS substitutability
         FROM l LEFT JOIN part p USING (part_id)
         GROUP BY ALL
         ORDER BY l.supplier_id, l.buyer_id, l.part_id""",
         params,
     ).df()
-    result = esri_of_links(links, companies=companies, tolerance=tolerance, con=con)
-    return result
 
 
 def esri_of_links(links: pd.DataFrame, *, companies=None, tolerance: float = TOLERANCE, con=None) -> pd.DataFrame:
@@ -111,21 +115,21 @@ def esri_of_links(links: pd.DataFrame, *, companies=None, tolerance: float = TOL
     s_out = np.bincount(j, weights=w, minlength=n)
     s_in = np.bincount(i, weights=w, minlength=n)
     # groups: (buyer, part); a = w / the buyer's purchases of the part
-    part_codes, _ = pd.factorize(valued["part_id"])
-    group_key = i * (part_codes.max(initial=0) + 1) + part_codes
-    groups, group = np.unique(group_key, return_inverse=True)
+    part_codes, part_ids = pd.factorize(valued["part_id"])
+    n_parts = max(len(part_ids), 1)
+    groups, group = np.unique(i * n_parts + part_codes, return_inverse=True)
     group_total = np.bincount(group, weights=w, minlength=len(groups))
-    group_buyer = groups // (part_codes.max(initial=0) + 1)
+    group_buyer = groups // n_parts
     a = w / group_total[group]
     b = np.divide(w, s_in[i], out=np.zeros_like(w), where=s_in[i] > 0)
     # (seller, market) pairs: a seller's sales in the market, and the market's volume
-    market_codes, _ = pd.factorize(valued["market"])
-    sm_key = j * (market_codes.max(initial=0) + 1) + market_codes
-    sms, sm = np.unique(sm_key, return_inverse=True)
+    market_codes, markets = pd.factorize(valued["market"])
+    n_markets = max(len(markets), 1)
+    sms, sm = np.unique(j * n_markets + market_codes, return_inverse=True)
     sm_sales = np.bincount(sm, weights=w, minlength=len(sms))
-    sm_firm = sms // (market_codes.max(initial=0) + 1)
-    sm_market = (sms % (market_codes.max(initial=0) + 1)).astype(np.int64)
-    market_volume = np.bincount(sm_market, weights=sm_sales, minlength=market_codes.max(initial=-1) + 1)
+    sm_firm = sms // n_markets
+    sm_market = (sms % n_markets).astype(np.int64)
+    market_volume = np.bincount(sm_market, weights=sm_sales, minlength=len(markets))
     out_order = np.argsort(j, kind="stable")
     in_order = np.argsort(i, kind="stable")
     in_share = np.divide(w, s_out[j], out=np.zeros_like(w), where=s_out[j] > 0)

@@ -159,7 +159,7 @@ def hidden_convergence(con=None, *, wave: int | None = None, program=None, netwo
             "program": program_ids[net.node_program[buyer_node]],
             "buyer": labels[buyer_node],
             "buyer_name": comp["name"].to_numpy(object)[net.node_company[buyer_node]],
-            "part": net.parts["part_name"].fillna(net.parts["part_id"]).to_numpy(object)[net.req_part[req]],
+            "part": net.part_names(net.req_part[req]),
             "part_id": net.part_ids(net.req_part[req]),
             "n_suppliers": net.req_ptr[req + 1] - net.req_ptr[req],
             "via_company": comp["label"].to_numpy(object)[root],

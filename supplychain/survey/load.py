@@ -331,7 +331,7 @@ def _checkpoint_at_end(con):
     and once at the end, instead of after every batch. Committed batches are safe in the
     write-ahead log meanwhile."""
     old = run(con, "SELECT current_setting('checkpoint_threshold')").fetchone()[0]
-    run(con, f"SET checkpoint_threshold = '{CHECKPOINT_EVERY}'")
+    run(con, f"SET checkpoint_threshold = {literal(CHECKPOINT_EVERY)}")
     try:
         yield
     finally:
