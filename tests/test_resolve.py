@@ -79,6 +79,33 @@ def test_different_decision_is_remembered_too(con, tmp_path):
     assert run(con, "SELECT count(*) FROM company WHERE name LIKE '東邦ミナト%'").fetchone()[0] == 2
 
 
+def test_similar_names_found_across_batches_of_one_ingest(con, tmp_path):
+    """One ingest, one return per batch: a company first reported without a prefecture, whose
+    prefecture a later return fills in, is a candidate in that prefecture from then on."""
+    name = "東邦ミナト精機株式会社"
+    returns = [
+        write_csv_return(tmp_path / "a", _book("回答者A", [(CN_B, name, "JP", "")])),
+        write_csv_return(tmp_path / "b", _book("回答者B", [(CN_B, name, "JP", "13")])),
+        write_csv_return(tmp_path / "c", _book("回答者C", [("", "東邦ミナト精器株式会社", "JP", "13")])),
+    ]
+    sc.ingest(con, returns, batch_rows=1)
+    q = review_queue(con)
+    assert list(q["name_a"]) == [name] and list(q["name_b"]) == ["東邦ミナト精器株式会社"]
+    assert q["reason"].tolist() == ["similar names in JP 13"]
+
+
+def test_a_name_that_fits_two_numbered_firms_is_asked_not_guessed(con, tmp_path):
+    name = "山田精機株式会社"
+    for folder, cn in (("a", "7123456789012"), ("b", "5180001008846")):
+        sc.ingest(con, write_csv_return(tmp_path / folder, _book(f"回答者{folder}", [(cn, name, "JP", "13")])))
+    # no number: either firm could be meant, so the mention is a company of its own, queued
+    sc.ingest(con, write_csv_return(tmp_path / "c", _book("回答者C", [("", name, "JP", "13")])))
+    assert run(con, "SELECT count(*) FROM company WHERE name_normalized = '山田精機'").fetchone()[0] == 3
+    q = review_queue(con)
+    assert q["reason"].tolist() == ["similar names in JP 13"] and q["score"].tolist() == [100.0]
+    assert q["key_a"].tolist() == q["key_b"].tolist() == ["JP|13|山田精機"]
+
+
 # The similar-name search: the deletion index finds exactly the pairs a brute-force distance
 # matrix finds.
 
