@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -245,7 +246,7 @@ def supply_network(con, *, wave: int, program: str | list[str] | None = None) ->
     wave = _check_wave(con, wave)
     programs_wanted = _program_filter(con, program)
     attrs = ", ".join(f"l.{c}" for c in (*LINK_ATTRIBUTES, "wave", "submission_id", "source_sheet", "source_row", "n_reports"))
-    temps = ("_sc_net_links", "_sc_net_companies", "_sc_net_programs", "_sc_net_parts")
+    temps = ("_sc_net_companies", "_sc_net_programs", "_sc_net_parts")
     scope = "FROM supply WHERE wave = ? AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], program_id))"
     scope_params = [wave, programs_wanted, programs_wanted]
     try:
@@ -273,21 +274,28 @@ def supply_network(con, *, wave: int, program: str | list[str] | None = None) ->
                SELECT part_id, (row_number() OVER (ORDER BY part_id)) - 1 AS ix FROM (SELECT DISTINCT part_id {scope})""",
             scope_params,
         )
-        # deduplicated a few programs at a time: the aggregation's memory stays bounded
-        for i, batch in enumerate(program_batches(con, wave, programs_wanted, BUILD_BATCH_LINKS) or [[]]):
+        # deduplicated a few programs at a time: the aggregation's memory stays bounded. The
+        # batches are consecutive runs of programs, numbered in program order, so the sorted
+        # batches put together are sorted too: no table of all links is kept in the database.
+        parts_of_links = []
+        for batch in program_batches(con, wave, programs_wanted, BUILD_BATCH_LINKS) or [[]]:
             sql, params = links_sql(wave, batch, lean=True)
-            select = f"""SELECT pr.ix AS program, b.ix AS buyer, s.ix AS supplier, pt.ix AS part, {attrs}
-                FROM ({sql}) l
-                JOIN _sc_net_programs pr USING (program_id)
-                JOIN _sc_net_companies b ON b.id = l.buyer_id
-                JOIN _sc_net_companies s ON s.id = l.supplier_id
-                JOIN _sc_net_parts pt USING (part_id)"""
-            run(
-                con,
-                f"CREATE OR REPLACE TEMP TABLE _sc_net_links AS {select}" if i == 0 else f"INSERT INTO _sc_net_links {select}",
-                params,
+            parts_of_links.append(
+                run(
+                    con,
+                    f"""SELECT pr.ix AS program, b.ix AS buyer, s.ix AS supplier, pt.ix AS part, {attrs}
+                    FROM ({sql}) l
+                    JOIN _sc_net_programs pr USING (program_id)
+                    JOIN _sc_net_companies b ON b.id = l.buyer_id
+                    JOIN _sc_net_companies s ON s.id = l.supplier_id
+                    JOIN _sc_net_parts pt USING (part_id)
+                    ORDER BY program, buyer, part, supplier""",
+                    params,
+                ).arrow()
             )
-        codes = run(con, "SELECT * FROM _sc_net_links ORDER BY program, buyer, part, supplier").df()
+        codes = pa.concat_tables(parts_of_links)
+        del parts_of_links
+        codes = codes.to_pandas(split_blocks=True, self_destruct=True)  # one copy at the peak, not two
         companies = run(
             con,
             f"""SELECT i.id AS company_id, {_COMPANY_COLUMNS.format(id="i.id")}
@@ -306,7 +314,8 @@ def supply_network(con, *, wave: int, program: str | list[str] | None = None) ->
         files = dict(
             run(
                 con,
-                "SELECT submission_id, file_name FROM ingest_log WHERE submission_id IN (SELECT DISTINCT submission_id FROM _sc_net_links)",
+                "SELECT submission_id, file_name FROM ingest_log WHERE list_contains(?::INTEGER[], submission_id)",
+                [pd.unique(codes["submission_id"]).tolist()],
             ).fetchall()
         )
     finally:

@@ -68,7 +68,10 @@ def _sourcing_table(con, wave: int, programs: list[str]) -> pa.Table:
         return f"{expr} FILTER (WHERE share IS NULL OR share > 0) AS {name}_p, {expr} AS {name}_a"
 
     # ordered string_agg is slow in DuckDB: collect structs, sort the list, then format
-    by_share = "{'a': share IS NULL, 'b': -share, 'c': annual_value_jpy IS NULL, 'd': -annual_value_jpy, 'e': supplier, 'n': supplier_name}"
+    by_share = (
+        "{'a': share IS NULL, 'b': -share, 'c': annual_value_jpy IS NULL, 'd': -annual_value_jpy, 'e': supplier,"
+        " 'n': supplier_name, 'u': share IS NULL OR share > 0}"
+    )
     return run(
         con,
         f"""
@@ -85,7 +88,7 @@ def _sourcing_table(con, wave: int, programs: list[str]) -> pa.Table:
                    {both("count(CASE WHEN annual_value_jpy > 0 THEN 1 END)", "n_value")},
                    {both("sum(annual_value_jpy)", "sum_value")},
                    {both("sum(annual_value_jpy * annual_value_jpy)", "sq_value")},
-                   {both(f"list({by_share})", "sup")},
+                   list({by_share}) AS sup_a,  -- one list; the in-use suppliers are filtered from it
                    max(alternatives_qualified) AS alternatives_qualified,
                    CASE WHEN bool_or(substitutability = 'no') THEN 'no'
                         WHEN bool_or(substitutability = 'conditional') THEN 'conditional'
@@ -97,7 +100,7 @@ def _sourcing_table(con, wave: int, programs: list[str]) -> pa.Table:
         u AS (  -- the in-use set
             SELECT *, n_p > 0 AS some_p,
                    CASE WHEN n_p > 0 THEN n_p ELSE n_a END AS n_suppliers,
-                   list_sort(CASE WHEN n_p > 0 THEN sup_p ELSE sup_a END) AS sup,
+                   list_sort(CASE WHEN n_p > 0 THEN list_filter(sup_a, lambda x: x.u) ELSE sup_a END) AS sup,
                    CASE WHEN n_p > 0 THEN n_value_p ELSE n_value_a END AS n_value,
                    CASE WHEN n_p > 0 THEN sum_value_p ELSE sum_value_a END AS sum_value,
                    CASE WHEN n_p > 0 THEN sq_value_p ELSE sq_value_a END AS sq_value
