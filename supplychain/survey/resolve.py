@@ -253,13 +253,12 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
         c_cn, c_key, c_id, c_name, c_m = (
             block[c].to_numpy(object) for c in ("corporate_number", "key", "company_id", "name", "_m")
         )
-        qs, cs = names.close_pairs((country, pref), names_q, names_c)
         # two corporate numbers are two companies: a numbered mention is compared only with
         # companies without a number
         q_numbered = np.array([isinstance(x, str) for x in q_cn], dtype=bool)
         c_numbered = np.array([isinstance(x, str) for x in c_cn], dtype=bool)
-        keep = ~(q_numbered[qs] & c_numbered[cs])
-        candidates = zip(qs[keep].tolist(), cs[keep].tolist())
+        qs, cs = names.close_pairs((country, pref), names_q, names_c, q_numbered, c_numbered)
+        candidates = zip(qs.tolist(), cs.tolist())
         for qi, ci in candidates:  # few: scored one by one
             if fuzz.ratio(distinctive_name(names_q[qi]), distinctive_name(names_c[ci])) < threshold:
                 continue
@@ -304,28 +303,38 @@ class NameIndex:
     def __init__(self) -> None:
         self._blocks: dict[tuple, _BlockIndex] = {}
 
-    def close_pairs(self, block: tuple, names_q: list[str], names_c: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def close_pairs(
+        self,
+        block: tuple,
+        names_q: list[str],
+        names_c: list[str],
+        numbered_q: np.ndarray | None = None,
+        numbered_c: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Index pairs ``(i, j)`` with ``names_q[i]`` and ``names_c[j]`` at most :data:`MAX_EDITS`
-        edits apart, ``names_c`` being (some of) the names of ``block``; adds them to its index."""
-        if not names_q or not names_c:
+        edits apart, ``names_c`` being (some of) the names of ``block``; adds them to its index.
+
+        ``numbered_q`` and ``numbered_c`` (booleans) say which names belong to a company with a
+        corporate number; two numbered names never pair (two numbers are two companies). The
+        names of numbered and unnumbered companies are indexed apart, so a numbered query looks
+        only among the unnumbered names."""
+        qs, cs = [], []
+        numbered_q = np.zeros(len(names_q), bool) if numbered_q is None else np.asarray(numbered_q, bool)
+        numbered_c = np.zeros(len(names_c), bool) if numbered_c is None else np.asarray(numbered_c, bool)
+        for numbered in (False, True):
+            rows_c = np.flatnonzero(numbered_c == numbered)
+            rows_q = np.flatnonzero(~numbered_q) if numbered else np.arange(len(names_q))
+            if not len(rows_c):
+                continue
+            index = self._blocks.setdefault((block, numbered), _BlockIndex())
+            q, c = index.close_pairs([names_q[i] for i in rows_q.tolist()], [names_c[i] for i in rows_c.tolist()])
+            qs.append(rows_q[q])
+            cs.append(rows_c[c])
+        if not qs:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        index = self._blocks.setdefault(block, _BlockIndex())
-        c_pos = index.add(names_c)
-        q_pos, name_pos = index.lookup(names_q)
-        if not len(q_pos):
-            return q_pos, name_pos
-        # the exact distance, once per pair of names
-        q_names = [names_q[i] for i in q_pos.tolist()]
-        c_names = [index.names[i] for i in name_pos.tolist()]
-        edits = process.cpdist(q_names, c_names, scorer=Levenshtein.distance, score_cutoff=MAX_EDITS, workers=-1)
-        close = edits <= MAX_EDITS
-        q_pos, name_pos = q_pos[close], name_pos[close]
-        # from names to the rows of names_c that carry them
-        order = np.argsort(c_pos, kind="stable")
-        lo = np.searchsorted(c_pos, name_pos, side="left", sorter=order)
-        hi = np.searchsorted(c_pos, name_pos, side="right", sorter=order)
-        qi, at = _expand(q_pos, lo, hi - lo)
-        return qi, order[at]
+        q, c = np.concatenate(qs), np.concatenate(cs)
+        order = np.lexsort((c, q))
+        return q[order], c[order]
 
 
 class _BlockIndex:
@@ -335,6 +344,27 @@ class _BlockIndex:
         self.names: list[str] = []
         self.position: dict[str, int] = {}
         self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, name positions)
+
+    def close_pairs(self, names_q: list[str], names_c: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """See :meth:`NameIndex.close_pairs`: the pairs of ``names_q`` and ``names_c`` (added first)."""
+        if not names_q or not names_c:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        c_pos = self.add(names_c)
+        q_pos, name_pos = self.lookup(names_q)
+        if not len(q_pos):
+            return q_pos, name_pos
+        # the exact distance, once per pair of names
+        q_names = [names_q[i] for i in q_pos.tolist()]
+        c_names = [self.names[i] for i in name_pos.tolist()]
+        edits = process.cpdist(q_names, c_names, scorer=Levenshtein.distance, score_cutoff=MAX_EDITS, workers=-1)
+        close = edits <= MAX_EDITS
+        q_pos, name_pos = q_pos[close], name_pos[close]
+        # from names to the rows of names_c that carry them
+        order = np.argsort(c_pos, kind="stable")
+        lo = np.searchsorted(c_pos, name_pos, side="left", sorter=order)
+        hi = np.searchsorted(c_pos, name_pos, side="right", sorter=order)
+        qi, at = _expand(q_pos, lo, hi - lo)
+        return qi, order[at]
 
     def add(self, names: list[str]) -> np.ndarray:
         """Index the names not seen before; the position of every name of ``names``."""
