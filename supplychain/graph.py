@@ -293,9 +293,7 @@ def supply_network(con, *, wave: int, program: str | list[str] | None = None) ->
                     params,
                 ).arrow()
             )
-        codes = pa.concat_tables(parts_of_links)
-        del parts_of_links
-        codes = codes.to_pandas(split_blocks=True, self_destruct=True)  # one copy at the peak, not two
+        codes = pa.concat_tables(parts_of_links).to_pandas()
         companies = run(
             con,
             f"""SELECT i.id AS company_id, {_COMPANY_COLUMNS.format(id="i.id")}

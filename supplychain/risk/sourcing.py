@@ -60,17 +60,20 @@ BATCH_LINKS = 300_000
 def _sourcing_table(con, wave: int, programs: list[str]) -> pa.Table:
     sql, params = links_sql(wave, programs)
 
-    # One aggregation per (program, buyer, part). Each figure is aggregated twice — over the
-    # suppliers with a positive or unreported share (``_p``) and over all reported (``_a``) —
-    # and the in-use set is the first unless it is empty (every share 0). The HHI needs no
-    # second pass: with p = x / Σx, 10,000 Σ p² = 10,000 Σ x² / (Σ x)².
+    # One aggregation per (program, buyer, part). The in-use set is the suppliers with a positive
+    # or unreported share (``_p``) unless it is empty (every share 0: then all reported, ``_a``),
+    # so the figures of the in-use set are aggregated both ways; shares count only when some
+    # are in use. The HHI needs no second pass: with p = x / Σx, 10,000 Σ p² = 10,000 Σ x² / (Σ x)².
+    used = "share IS NULL OR share > 0"
+    in_use = f"FILTER (WHERE {used})"
+
     def both(expr: str, name: str) -> str:
-        return f"{expr} FILTER (WHERE share IS NULL OR share > 0) AS {name}_p, {expr} AS {name}_a"
+        return f"{expr} {in_use} AS {name}_p, {expr} AS {name}_a"
 
     # ordered string_agg is slow in DuckDB: collect structs, sort the list, then format
     by_share = (
         "{'a': share IS NULL, 'b': -share, 'c': annual_value_jpy IS NULL, 'd': -annual_value_jpy, 'e': supplier,"
-        " 'n': supplier_name, 'u': share IS NULL OR share > 0}"
+        f" 'n': supplier_name, 'u': {used}}}"
     )
     return run(
         con,
@@ -82,9 +85,9 @@ def _sourcing_table(con, wave: int, programs: list[str]) -> pa.Table:
         g AS (
             SELECT program_id, buyer_id, part_id, any_value(part_name) AS part_name, count(*) AS n_reported,
                    {both("count(*)", "n")},
-                   {both("count(share)", "n_share")},
-                   {both("sum(share)", "sum_share")},
-                   {both("sum(share * share)", "sq_share")},
+                   count(share) {in_use} AS n_share_p,
+                   sum(share) {in_use} AS sum_share_p,
+                   sum(share * share) {in_use} AS sq_share_p,
                    {both("count(CASE WHEN annual_value_jpy > 0 THEN 1 END)", "n_value")},
                    {both("sum(annual_value_jpy)", "sum_value")},
                    {both("sum(annual_value_jpy * annual_value_jpy)", "sq_value")},
