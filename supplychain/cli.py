@@ -133,8 +133,27 @@ def _score_report(res: dict, wave: int, top: int) -> str:
         lines += ["", f"top {len(e)} by ESRI (share of the network's output lost, Diem et al. 2022):"]
         for r in e.itertuples():
             lines.append(f"{r.rank:>4}  {r.company:<14} {_fit(r.company_name, 26)} {r.esri:>8.3f}")
+    if "foreign_exposure" in res:
+        lines += ["", "foreign dependency (share of each program's need, traced through all tiers):"]
+        lines += _exposure_lines(res["foreign_exposure"])
     lines += ["", "stored in tables: " + ", ".join(res)]
     return "\n".join(lines)
+
+
+def _exposure_lines(fe, top: int = 4) -> list[str]:
+    """Per program: the home, concern and unknown shares, then the largest foreign countries."""
+    lines = []
+    for program, g in fe.groupby("program", sort=True):
+        share = g.groupby("country_group")["exposure"].sum()
+        foreign = g[~g["country_group"].isin(["domestic", "unknown"])].head(top)
+        biggest = ", ".join(f"{r.country} {r.exposure:.0%} (tier {r.first_tier})" for r in foreign.itertuples())
+        lines.append(
+            f"  {_fit(program, 10)} domestic {share.get('domestic', 0):4.0%}  concern {share.get('concern', 0):4.0%}"
+            f"  unknown {share.get('unknown', 0):4.0%}  largest abroad: {biggest or '-'}"
+        )
+    if len(fe):
+        lines.append(f"  (country lists: {fe['country_lists'].iloc[0]})")
+    return lines
 
 
 def cmd_rejected(args) -> int:

@@ -195,6 +195,8 @@ class SupplyNetwork:
     company_ptr: np.ndarray  # company -> its nodes
     company_node: np.ndarray
     _tiers: np.ndarray | None = field(default=None, repr=False)
+    #: what analyses derive from the network and reuse (e.g. the foreign-dependency trace)
+    derived: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_nodes(self) -> int:

@@ -18,10 +18,21 @@ import plotly.graph_objects as go
 from .graph import supply_network
 from .risk.sourcing import sourcing
 
-__all__ = ["network", "tier_sunburst", "criticality_ranking", "CLASS_COLORS"]
+__all__ = [
+    "network",
+    "tier_sunburst",
+    "criticality_ranking",
+    "exposure_by_country",
+    "exposure_sankey",
+    "CLASS_COLORS",
+    "GROUP_COLORS",
+]
 
 #: Edge colours by the sourcing class of the buyer's part.
 CLASS_COLORS = {"sole": "#c0392b", "single": "#e67e22", "multi": "#95a5a6"}
+#: Country colours by group (:meth:`supplychain.options.Options.country_group`).
+GROUP_COLORS = {"concern": "#c0392b", "other": "#e67e22", "allied": "#2e86c1", "domestic": "#27ae60", "unknown": "#bdc3c7"}
+GROUP_ORDER = ("concern", "other", "allied", "domestic", "unknown")
 
 
 def _one_program(con, wave, program):
@@ -159,4 +170,91 @@ def criticality_ranking(criticality: pd.DataFrame, *, top: int = 20, by: str = "
         template="plotly_white",
         height=max(300, 24 * len(df) + 120),
     )
+    return fig
+
+
+def _group_shades(frame: pd.DataFrame) -> dict:
+    """A colour per country: its group's colour, lighter for the smaller countries of a group."""
+    colors = {}
+    for group, g in frame.groupby("country_group", sort=False):
+        base = GROUP_COLORS.get(group, "#7f8c8d")
+        order = g.groupby("country")["exposure"].sum().sort_values(ascending=False).index
+        for i, country in enumerate(order):
+            colors[country] = _lighten(base, min(0.6, 0.12 * i))
+    return colors
+
+
+def _lighten(hex_color: str, amount: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (round(c + (255 - c) * amount) for c in (r, g, b))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def exposure_by_country(exposure: pd.DataFrame) -> go.Figure:
+    """Stacked bars, one per program, of :func:`~supplychain.risk.foreign_exposure`: the share
+    of the program's need from each country, countries of concern first (red), then other
+    (orange), allied (blue), domestic (green) and unknown (grey). Hover for the first tier and
+    the parts through which the country enters."""
+    fe = exposure.copy()
+    rank = {g: i for i, g in enumerate(GROUP_ORDER)}
+    fe["_g"] = fe["country_group"].map(rank).fillna(len(rank))
+    totals = fe.groupby("country")["exposure"].sum()
+    fe["_t"] = -fe["country"].map(totals)
+    colors = _group_shades(fe)
+    fig = go.Figure()
+    for country, g in fe.sort_values(["_g", "_t", "country"], kind="stable").groupby("country", sort=False):
+        fig.add_bar(
+            name=f"{country} {g['country_name'].iloc[0] or ''}".strip(),
+            y=g["program"],
+            x=g["exposure"],
+            orientation="h",
+            marker_color=colors[country],
+            customdata=np.stack([g["country_group"], g["first_tier"].astype("string").fillna("-"), g["n_parts"]], axis=1),
+            hovertemplate=f"{country}: %{{x:.1%}} of %{{y}}<br>%{{customdata[0]}}; enters at tier %{{customdata[1]}};"
+            " %{customdata[2]} parts<extra></extra>",
+        )
+    lists = fe["country_lists"].iloc[0] if len(fe) else ""
+    fig.update_layout(
+        barmode="stack",
+        title=f"Foreign dependency by program (traced through all tiers; lists: {lists})",
+        xaxis={"tickformat": ".0%", "title": "share of the program's need", "range": [0, 1]},
+        yaxis={"title": None, "autorange": "reversed"},
+        legend={"traceorder": "normal"},
+    )
+    return fig
+
+
+def exposure_sankey(by_tier: pd.DataFrame, program: str) -> go.Figure:
+    """Sankey of one program's dependency: countries (left) → the tier at which each enters →
+    the program (right), widths = share of the program's need; from
+    :func:`~supplychain.risk.exposure_by_tier`."""
+    g = by_tier[by_tier["program"] == program]
+    if g.empty:
+        raise ValueError(f"no exposure rows for program {program!r}; programs: {sorted(by_tier['program'].unique())}")
+    countries = g.groupby("country", sort=False)["exposure"].sum().sort_values(ascending=False).index.tolist()
+    tiers = sorted(g["tier"].unique().tolist())
+    labels = countries + [f"tier {t}" for t in tiers] + [program]
+    colors = _group_shades(g)
+    node_colors = [colors[c] for c in countries] + ["#7f8c8d"] * len(tiers) + ["#34495e"]
+    at = {c: i for i, c in enumerate(countries)}
+    tier_at = {t: len(countries) + i for i, t in enumerate(tiers)}
+    src = [at[c] for c in g["country"]] + [tier_at[t] for t in tiers]
+    dst = [tier_at[t] for t in g["tier"]] + [len(labels) - 1] * len(tiers)
+    per_tier = g.groupby("tier")["exposure"].sum()
+    values = g["exposure"].tolist() + [float(per_tier[t]) for t in tiers]
+    link_colors = [_lighten(colors[c], 0.5) for c in g["country"]] + ["#d5d8dc"] * len(tiers)
+    fig = go.Figure(
+        go.Sankey(
+            node={"label": labels, "color": node_colors, "pad": 12},
+            link={
+                "source": src,
+                "target": dst,
+                "value": values,
+                "color": link_colors,
+                "hovertemplate": "%{value:.1%}<extra></extra>",
+            },
+            valueformat=".1%",
+        )
+    )
+    fig.update_layout(title=f"{program}: where its need comes from, by the tier each country enters")
     return fig

@@ -7,7 +7,19 @@ a stable sort order and the evidence behind each row.
 """
 
 from .esri import esri
+from .foreign import country_concentration, exposure_by_tier, foreign_exposure
+from .ownership import foreign_control, ownership_chains
 from .propagation import criticality, hidden_convergence
 from .sourcing import sourcing
 
-__all__ = ["sourcing", "hidden_convergence", "criticality", "esri"]
+__all__ = [
+    "sourcing",
+    "hidden_convergence",
+    "criticality",
+    "esri",
+    "foreign_exposure",
+    "exposure_by_tier",
+    "country_concentration",
+    "ownership_chains",
+    "foreign_control",
+]

@@ -346,3 +346,192 @@ def esri_sweep(
             hd[i] = 1.0
             hu[i] = 1.0
     return esri, steps
+
+
+@njit(cache=True)
+def exposure_flow(node_req_ptr, req_ptr, link_supplier, propagates, req_weight, link_weight, start):
+    """Share of each program's need carried by each link (foreign dependency, top-down pass).
+
+    ``start`` holds 1 at each program's prime. In topological order from the primes (a buyer
+    before its suppliers, over the links that ``propagates``), a node's share is split over its
+    requirements by ``req_weight`` and over each requirement's suppliers by ``link_weight``; a
+    link that propagates passes its share on to its supplier. The propagating links must be
+    acyclic (cycles are cut beforehand).
+
+    Returns (flow per link, share per node, the topological order of the nodes).
+    """
+    n_nodes = node_req_ptr.shape[0] - 1
+    n_links = link_supplier.shape[0]
+    indegree = np.zeros(n_nodes, np.int64)
+    for m in range(n_links):
+        if propagates[m]:
+            indegree[link_supplier[m]] += 1
+    share = start.copy()
+    flow = np.zeros(n_links, np.float64)
+    order = np.empty(n_nodes, np.int64)
+    tail = 0
+    for v in range(n_nodes):
+        if indegree[v] == 0:
+            order[tail] = v
+            tail += 1
+    head = 0
+    while head < tail:
+        v = order[head]
+        head += 1
+        for q in range(node_req_ptr[v], node_req_ptr[v + 1]):
+            for m in range(req_ptr[q], req_ptr[q + 1]):
+                f = share[v] * req_weight[q] * link_weight[m]
+                flow[m] = f
+                if propagates[m]:
+                    s = link_supplier[m]
+                    share[s] += f
+                    indegree[s] -= 1
+                    if indegree[s] == 0:
+                        order[tail] = s
+                        tail += 1
+    return flow, share, order[:tail]
+
+
+@njit(cache=True)
+def country_mix(
+    order,
+    node_req_ptr,
+    req_ptr,
+    link_supplier,
+    propagates,
+    req_weight,
+    link_weight,
+    direct_ptr,
+    direct_country,
+    direct_amount,
+    n_countries,
+    unknown,
+):
+    """Traced country mix of every requirement (foreign dependency, bottom-up pass).
+
+    Visiting the nodes in reverse topological ``order`` (suppliers first), the mix of a
+    requirement is the ``link_weight``-weighted sum over its links of the supplier's own mix (a
+    link that ``propagates``) or the link's direct countries (CSR ``direct_*``); a node's mix is
+    the ``req_weight``-weighted sum of its requirements'.
+
+    Returns per requirement: Herfindahl–Hirschman index of the known countries (0–10,000; NaN
+    when all unknown), the top known country and its share of the known, the unknown share,
+    and the mix as CSR (``mix_ptr``, ``mix_country``, ``mix_share``; by share, descending).
+    """
+    n_nodes = node_req_ptr.shape[0] - 1
+    n_req = req_ptr.shape[0] - 1
+    node_mix = np.zeros((n_nodes, n_countries), np.float64)
+    hhi = np.full(n_req, np.nan)
+    top = np.full(n_req, -1, np.int64)
+    top_share = np.full(n_req, np.nan)
+    unknown_share = np.zeros(n_req)
+    mix_ptr = np.zeros(n_req + 1, np.int64)
+    mix = np.zeros(n_countries, np.float64)
+    counts = np.zeros(n_req, np.int64)
+    # a first pass fills the node mixes; requirement rows are written in requirement order after
+    for k in range(order.shape[0] - 1, -1, -1):
+        v = order[k]
+        for q in range(node_req_ptr[v], node_req_ptr[v + 1]):
+            mix[:] = 0.0
+            for m in range(req_ptr[q], req_ptr[q + 1]):
+                w = link_weight[m]
+                if propagates[m]:
+                    mix += w * node_mix[link_supplier[m]]
+                else:
+                    for j in range(direct_ptr[m], direct_ptr[m + 1]):
+                        mix[direct_country[j]] += w * direct_amount[j]
+            node_mix[v] += req_weight[q] * mix
+            known = 0.0
+            sq = 0.0
+            best = -1
+            for c in range(n_countries):
+                if c == unknown or mix[c] <= 0.0:
+                    continue
+                known += mix[c]
+                sq += mix[c] * mix[c]
+                if best < 0 or mix[c] > mix[best]:
+                    best = c
+                counts[q] += 1
+            unknown_share[q] = mix[unknown]
+            if mix[unknown] > 0.0:
+                counts[q] += 1
+            if known > 0.0:
+                hhi[q] = 10000.0 * sq / (known * known)
+                top[q] = best
+                top_share[q] = mix[best] / known
+    # the mixes again, now in requirement order, as CSR
+    mix_ptr[1:] = np.cumsum(counts)
+    n_mix = mix_ptr[n_req]
+    mix_country = np.empty(n_mix, np.int64)
+    mix_share = np.empty(n_mix, np.float64)
+    for v in range(n_nodes):
+        for q in range(node_req_ptr[v], node_req_ptr[v + 1]):
+            mix[:] = 0.0
+            for m in range(req_ptr[q], req_ptr[q + 1]):
+                w = link_weight[m]
+                if propagates[m]:
+                    mix += w * node_mix[link_supplier[m]]
+                else:
+                    for j in range(direct_ptr[m], direct_ptr[m + 1]):
+                        mix[direct_country[j]] += w * direct_amount[j]
+            at = mix_ptr[q]
+            for c in np.argsort(-mix):
+                if mix[c] <= 0.0:
+                    break
+                mix_country[at] = c
+                mix_share[at] = mix[c]
+                at += 1
+    return hhi, top, top_share, unknown_share, mix_ptr, mix_country, mix_share
+
+
+@njit(cache=True)
+def link_cascade(stopped, link_req, req_ptr, req_buyer, supplies_ptr, supplies_link, link_supplier):
+    """Links ``stopped`` at the start, then the AND/OR rule: a requirement is lost when all its
+    links have stopped; its buyer fails and every link it supplies stops.
+
+    Returns (link stopped, requirement lost, node failed, cause: for each failed node the link
+    whose stop lost its requirement first; for each stopped link the link that stopped it, -1 for
+    those stopped at the start).
+    """
+    n_links = link_req.shape[0]
+    n_req = req_ptr.shape[0] - 1
+    n_nodes = supplies_ptr.shape[0] - 1
+    link_stopped = np.zeros(n_links, np.bool_)
+    req_lost = np.zeros(n_req, np.bool_)
+    node_failed = np.zeros(n_nodes, np.bool_)
+    node_cause = np.full(n_nodes, -1, np.int64)
+    link_cause = np.full(n_links, -1, np.int64)
+    left = np.empty(n_req, np.int64)
+    touched = np.zeros(n_req, np.bool_)
+    queue = np.empty(n_links, np.int64)
+    tail = 0
+    for m in stopped:
+        if not link_stopped[m]:
+            link_stopped[m] = True
+            queue[tail] = m
+            tail += 1
+    head = 0
+    while head < tail:
+        m = queue[head]
+        head += 1
+        r = link_req[m]
+        if not touched[r]:
+            touched[r] = True
+            left[r] = req_ptr[r + 1] - req_ptr[r]
+        left[r] -= 1
+        if left[r] != 0:
+            continue
+        req_lost[r] = True
+        buyer = req_buyer[r]
+        if node_failed[buyer]:
+            continue
+        node_failed[buyer] = True
+        node_cause[buyer] = m
+        for j in range(supplies_ptr[buyer], supplies_ptr[buyer + 1]):
+            out = supplies_link[j]
+            if not link_stopped[out]:
+                link_stopped[out] = True
+                link_cause[out] = m
+                queue[tail] = out
+                tail += 1
+    return link_stopped, req_lost, node_failed, node_cause, link_cause

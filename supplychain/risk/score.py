@@ -11,6 +11,7 @@ from ..db import registered, run, transaction
 from ..graph import _check_wave, quality_findings, supply_network
 from ..survey.schema import tables
 from .esri import esri
+from .foreign import country_concentration, foreign_exposure
 from .propagation import criticality, hidden_convergence
 from .sourcing import sourcing
 
@@ -19,12 +20,21 @@ __all__ = ["score", "RESULT_TABLES"]
 log = logging.getLogger(__name__)
 
 #: The tables :func:`score` writes, in order.
-RESULT_TABLES = ("sourcing", "hidden_convergence", "criticality", "esri", "graph_finding")
+RESULT_TABLES = (
+    "sourcing",
+    "hidden_convergence",
+    "criticality",
+    "esri",
+    "foreign_exposure",
+    "country_concentration",
+    "graph_finding",
+)
 
 
 def score(con, *, wave: int, with_esri: bool = True, progress: bool = False) -> dict[str, pd.DataFrame]:
-    """Run sourcing, hidden convergence, criticality, ESRI (unless ``with_esri`` is false) and
-    the graph's data-quality findings for ``wave``, and store each in its table (replacing that
+    """Run sourcing, hidden convergence, criticality, ESRI (unless ``with_esri`` is false),
+    foreign exposure and country concentration (with the configured country lists) and the
+    graph's data-quality findings for ``wave``, and store each in its table (replacing that
     wave's earlier results, in one transaction). Returns the results by table name, each with
     ``attrs["seconds"]``."""
     wave = _check_wave(con, wave)
@@ -53,6 +63,8 @@ def score(con, *, wave: int, with_esri: bool = True, progress: bool = False) -> 
         "hidden_convergence": lambda: hidden_convergence(network=network).drop(columns=["paths"]),
         "criticality": lambda: criticality(network=network),
         "esri": lambda: esri(con, wave=wave),
+        "foreign_exposure": lambda: foreign_exposure(con, network=network),
+        "country_concentration": lambda: country_concentration(con, network=network),
         "graph_finding": lambda: quality_findings(network),
     }
     for name in steps:

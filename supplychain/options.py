@@ -1,0 +1,152 @@
+"""Configuration that is policy, not code: countries of concern and allies, material classes,
+ownership thresholds, screening thresholds.
+
+The defaults ship with the package (``supplychain/config/defaults.toml``, documented there). A
+site overrides them with its own TOML file, key by key — named by ``config=`` where a function
+takes it, or by the ``SUPPLYCHAIN_CONFIG`` environment variable — and every output built from
+a list names the configuration it used (:attr:`Options.label`).
+
+>>> opts = load_options()
+>>> opts.home, "CN" in opts.concern, "US" in opts.allied
+('JP', True, True)
+>>> opts.country_group("CN"), opts.country_group("US"), opts.country_group("JP"), opts.country_group("unknown")
+('concern', 'allied', 'domestic', 'unknown')
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .exceptions import SupplyChainError
+
+__all__ = ["Options", "load_options", "CONFIG_ENV"]
+
+#: Environment variable naming a site configuration file.
+CONFIG_ENV = "SUPPLYCHAIN_CONFIG"
+
+#: The value standing for an origin country that was not reported.
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The configuration in force. ``label`` names it (the defaults' name, plus the site file)."""
+
+    label: str
+    home: str
+    concern: frozenset[str]
+    allied: frozenset[str]
+    material_classes: dict[str, tuple[str, ...]]
+    control: float
+    significant_influence: float
+    fefta_notification: float
+    screening_review: float
+    screening_strong: float
+
+    def country_group(self, country: str | None) -> str:
+        """``domestic``, ``concern``, ``allied``, ``other`` or ``unknown`` (not reported)."""
+        if country is None or country == UNKNOWN or country != country:
+            return UNKNOWN
+        if country == self.home:
+            return "domestic"
+        if country in self.concern:
+            return "concern"
+        if country in self.allied:
+            return "allied"
+        return "other"
+
+    def hs_prefixes(self, names) -> tuple[str, ...]:
+        """HS-code prefixes of material-class names and HS codes (dots and spaces dropped)."""
+        out: list[str] = []
+        for name in [names] if isinstance(names, str) else names:
+            if name in self.material_classes:
+                out.extend(self.material_classes[name])
+                continue
+            digits = str(name).replace(".", "").replace(" ", "")
+            if not digits.isdigit():
+                raise SupplyChainError(
+                    f"parts: expected a material class ({', '.join(sorted(self.material_classes))}) or an HS-code prefix, got {name!r}"
+                )
+            out.append(digits)
+        return tuple(out)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise SupplyChainError(f"configuration file {path}: cannot be read ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SupplyChainError(f"configuration file {path}: not valid TOML ({e})") from None
+
+
+def _codes(raw, key: str, where: str) -> frozenset[str]:
+    if not isinstance(raw, list) or not all(isinstance(c, str) and len(c) == 2 and c.isupper() for c in raw):
+        raise SupplyChainError(f"{where}: countries.{key} must be a list of ISO 3166-1 alpha-2 codes, got {raw!r}")
+    return frozenset(raw)
+
+
+def _fraction(raw, key: str, where: str) -> float:
+    if not isinstance(raw, int | float) or not 0 <= raw <= 1:
+        raise SupplyChainError(f"{where}: ownership.{key} must be a fraction in [0, 1], got {raw!r}")
+    return float(raw)
+
+
+def load_options(config: str | Path | Options | None = None) -> Options:
+    """The defaults, overridden by the site file ``config`` (or ``$SUPPLYCHAIN_CONFIG``).
+
+    Passing an :class:`Options` returns it unchanged, so functions can take either.
+    """
+    if isinstance(config, Options):
+        return config
+    raw = tomllib.loads(resources.files("supplychain.config").joinpath("defaults.toml").read_text("utf-8"))
+    label = raw.get("name", "defaults")
+    site = config if config is not None else os.environ.get(CONFIG_ENV) or None
+    where = "defaults.toml"
+    if site is not None:
+        path = Path(site)
+        over = _read(path)
+        raw = _merge(raw, over)
+        label = f"{label} + {over.get('name', path.name)}"
+        where = str(path)
+    countries, own, scr = raw.get("countries", {}), raw.get("ownership", {}), raw.get("screening", {})
+    concern = _codes(countries.get("concern", []), "concern", where)
+    allied = _codes(countries.get("allied", []), "allied", where)
+    both = sorted(concern & allied)
+    if both:
+        raise SupplyChainError(f"{where}: {both} listed both as countries of concern and as allied")
+    classes = {}
+    for name, prefixes in raw.get("material_classes", {}).items():
+        if not isinstance(prefixes, list) or not all(isinstance(p, str) and p.replace(".", "").isdigit() for p in prefixes):
+            raise SupplyChainError(f"{where}: material_classes.{name} must be a list of HS-code prefixes, got {prefixes!r}")
+        classes[name] = tuple(p.replace(".", "") for p in prefixes)
+    thresholds = {k: _fraction(own.get(k), k, where) for k in ("control", "significant_influence", "fefta_notification")}
+    if not thresholds["fefta_notification"] <= thresholds["significant_influence"] <= thresholds["control"]:
+        raise SupplyChainError(
+            f"{where}: ownership thresholds must satisfy fefta_notification <= significant_influence <= control"
+        )
+    review, strong = scr.get("review"), scr.get("strong")
+    if not all(isinstance(v, int | float) and 0 <= v <= 100 for v in (review, strong)) or review > strong:
+        raise SupplyChainError(f"{where}: screening.review and screening.strong must be scores in [0, 100], review <= strong")
+    return Options(
+        label=label,
+        home=str(countries.get("home", "JP")),
+        concern=concern,
+        allied=allied,
+        material_classes=classes,
+        **thresholds,
+        screening_review=float(review),
+        screening_strong=float(strong),
+    )

@@ -1,0 +1,487 @@
+"""Foreign dependency (DESIGN §5.4): which countries each program depends on, through every tier.
+
+The model
+---------
+Each program's need (1 at its prime) flows down the supply network, supplier-ward:
+
+* a buyer's need is split over the parts it reports for the program by their annual value (the
+  sum over the part's links) when every part has one, else equally;
+* a part's need is split over its suppliers in use (as in :func:`~supplychain.risk.sourcing`: a
+  positive or unreported share; share 0 is an alternative not in use) by share when every
+  supplier in use has one, else by annual value when every one has a positive value, else
+  equally;
+* what reaches a link then enters a country, or flows on:
+
+  - a supplier located abroad passes it to its country (at the supplier's tier);
+  - a domestic supplier with ``material_origin`` rows for the part passes it to the origin
+    countries by their shares (at the tier below the supplier); shares that sum to less than 1
+    leave the rest ``unknown``, shares that sum to more are scaled down;
+  - a domestic supplier that reports parts of its own in the program passes it on to its inputs,
+    by the same rules;
+  - a domestic supplier with none of these is domestic production (the home country) — unless
+    the link is flagged ``imported``, which makes it ``unknown`` (at the tier below);
+  - a supplier without a country, and a link inside a supply cycle (which the data-quality
+    findings report), are ``unknown``.
+
+So the exposures of a program sum to 1 across countries, the home country and ``unknown``
+included; nothing is dropped. The pass is one topological sweep in compiled code over all
+programs at once (each node of the network belongs to one program), not a loop per program.
+
+Countries are grouped (``domestic``, ``concern``, ``allied``, ``other``, ``unknown``) by the
+lists of :mod:`supplychain.options`; every output names the configuration it used
+(``country_lists``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import csgraph
+
+from ..db import run
+from ..graph import SupplyNetwork, _ptr
+from ..options import UNKNOWN, Options, load_options
+from .propagation import _network
+
+__all__ = ["foreign_exposure", "exposure_by_tier", "country_concentration", "origins", "exposure_by_linear_solve"]
+
+# what a link does with the need that reaches it
+ORIGIN, LOCATED, PROPAGATES, HOME, UNTRACED = 0, 1, 2, 3, 4
+
+
+def origins(con, *, wave: int) -> pd.DataFrame:
+    """The ``material_origin`` of ``wave``, one report per (supplier, part): the supplier's own
+    return first, then the latest submission. Columns: ``supplier_id``, ``part_id``,
+    ``origin_country``, ``share`` (several rows of a country in that report are added up)."""
+    return run(
+        con,
+        """WITH o AS (
+               SELECT m.*, coalesce(l.respondent_id = m.supplier_id, false) AS own
+               FROM material_origin m JOIN ingest_log l USING (submission_id) WHERE m.wave = ?),
+           pick AS (
+               SELECT supplier_id, part_id, arg_max(submission_id, (own, submission_id)) AS submission_id
+               FROM o GROUP BY supplier_id, part_id)
+           SELECT supplier_id, part_id, origin_country, sum(share) AS share
+           FROM o JOIN pick USING (supplier_id, part_id, submission_id)
+           GROUP BY ALL ORDER BY supplier_id, part_id, origin_country""",
+        [wave],
+    ).df()
+
+
+@dataclass
+class Trace:
+    """How need flows through one network (see the module docstring); shared by the exposure,
+    the concentration and the export-ban scenario."""
+
+    net: SupplyNetwork
+    countries: np.ndarray  # country codes; index = country code used below; UNKNOWN included
+    unknown: int  # index of UNKNOWN
+    home: int
+    kind: np.ndarray  # per link: ORIGIN, LOCATED, PROPAGATES, HOME or UNTRACED
+    supplier_country: np.ndarray  # per link: country index of the supplier
+    link_weight: np.ndarray  # per link: its share of its requirement's need
+    req_weight: np.ndarray  # per requirement: its share of its buyer's need
+    node_req_ptr: np.ndarray  # node -> its requirements
+    direct_ptr: np.ndarray  # link -> the countries its need enters (CSR)
+    direct_country: np.ndarray
+    direct_amount: np.ndarray
+    direct_tier: np.ndarray  # tier at which the country enters
+    origin_key: np.ndarray  # sorted (company * n_parts + part) keys with origins
+    origin_ptr: np.ndarray  # key -> its rows of origin_country / origin_share
+    origin_country: np.ndarray
+    origin_share: np.ndarray
+
+
+def trace(con, net: SupplyNetwork, options: Options) -> Trace:
+    """The :class:`Trace` of ``net``; ``con`` gives the material origins of its wave."""
+    n_parts = max(len(net.parts), 1)
+    ln = net.links
+    home = options.home
+    # material origins keyed by (company index, part index), normalised to sum to 1
+    org = (
+        origins(con, wave=net.wave)
+        if con is not None
+        else pd.DataFrame(columns=["supplier_id", "part_id", "origin_country", "share"])
+    )
+    company = pd.Index(net.companies["company_id"]).get_indexer(org["supplier_id"])
+    part = pd.Index(net.parts["part_id"]).get_indexer(org["part_id"])
+    keep = (company >= 0) & (part >= 0)
+    org = pd.DataFrame(
+        {
+            "key": company[keep].astype(np.int64) * n_parts + part[keep],
+            "country": org["origin_country"].to_numpy(object)[keep],
+            "share": org["share"].to_numpy(float)[keep],
+        }
+    )
+    total = org.groupby("key")["share"].transform("sum").to_numpy()
+    org["share"] = np.where(total > 1, org["share"] / np.where(total > 0, total, 1), org["share"])
+    totals = org.groupby("key", sort=True)["share"].sum()
+    short = totals[totals < 1 - 1e-9]
+    org = pd.concat([org, pd.DataFrame({"key": short.index, "country": UNKNOWN, "share": 1 - short.to_numpy()})])
+    org = org.groupby(["key", "country"], sort=True, as_index=False)["share"].sum()
+    org = org[org["share"] > 0]
+
+    # country index space
+    comp_country = net.companies["country"].to_numpy(object)
+    comp_country = np.where(pd.isna(comp_country), UNKNOWN, comp_country)
+    codes = sorted(set(comp_country.tolist()) | set(org["country"].tolist()) | {home, UNKNOWN})
+    countries = np.array([c for c in codes if c != UNKNOWN] + [UNKNOWN], dtype=object)
+    index = pd.Index(countries)
+    unknown, home_ix = len(countries) - 1, int(index.get_loc(home))
+    comp_cix = index.get_indexer(comp_country)
+    origin_key, key_of_row = np.unique(org["key"].to_numpy(np.int64), return_inverse=True)
+    origin_ptr = _ptr(key_of_row, len(origin_key))
+    origin_country = index.get_indexer(org["country"].to_numpy(object))
+    origin_share = org["share"].to_numpy(float)
+
+    # what each link does
+    sup = net.link_supplier
+    buyer = net.link_buyer
+    sup_company = net.node_company[sup]
+    part_codes = ln["part"].to_numpy(np.int64)
+    link_key = sup_company.astype(np.int64) * n_parts + part_codes
+    at = np.searchsorted(origin_key, link_key)
+    at_ok = np.minimum(at, max(len(origin_key) - 1, 0))
+    has_origin = (at < len(origin_key)) & (origin_key[at_ok] == link_key) if len(origin_key) else np.zeros(len(ln), bool)
+    sup_cix = comp_cix[sup_company]
+    node_req_ptr = _ptr(net.req_buyer, net.n_nodes)
+    has_inputs = np.diff(node_req_ptr) > 0
+    _, scc = csgraph.connected_components(net.adjacency(), directed=True, connection="strong")
+    cyclic = scc[sup] == scc[buyer]
+    imported = ln["imported"].to_numpy(dtype="float64", na_value=0.0) > 0
+    domestic = sup_cix == home_ix
+    kind = np.full(len(ln), UNTRACED, np.int8)
+    kind[~domestic & (sup_cix != unknown)] = LOCATED
+    kind[domestic & has_origin] = ORIGIN
+    kind[domestic & ~has_origin & has_inputs[sup] & ~cyclic] = PROPAGATES
+    kind[domestic & ~has_origin & ~(has_inputs[sup] & ~cyclic) & ~imported & ~cyclic] = HOME
+
+    # the countries each link's need enters: one entry per link, or its origin rows
+    tiers = net.tiers
+    one = np.flatnonzero((kind == LOCATED) | (kind == HOME) | (kind == UNTRACED))
+    one_country = np.where(kind[one] == LOCATED, sup_cix[one], np.where(kind[one] == HOME, home_ix, unknown))
+    one_tier = tiers[sup[one]] + ((kind[one] == UNTRACED) & imported[one] & ~cyclic[one])
+    with_origin = np.flatnonzero(kind == ORIGIN)
+    starts, ends = origin_ptr[at[with_origin]], origin_ptr[at[with_origin] + 1]
+    counts = ends - starts
+    rows = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+    entry_link = np.concatenate([one, np.repeat(with_origin, counts)])
+    entry_country = np.concatenate([one_country, origin_country[rows]])
+    entry_amount = np.concatenate([np.ones(len(one)), origin_share[rows]])
+    entry_tier = np.concatenate([one_tier, np.repeat(tiers[sup[with_origin]] + 1, counts)])
+    order = np.argsort(entry_link, kind="stable")
+    link_weight, req_weight = _weights(net, node_req_ptr)
+    return Trace(
+        net=net,
+        countries=countries,
+        unknown=unknown,
+        home=home_ix,
+        kind=kind,
+        supplier_country=sup_cix,
+        link_weight=link_weight,
+        req_weight=req_weight,
+        node_req_ptr=node_req_ptr,
+        direct_ptr=_ptr(entry_link, len(ln)),
+        direct_country=entry_country[order].astype(np.int64),
+        direct_amount=entry_amount[order],
+        direct_tier=entry_tier[order].astype(np.int64),
+        origin_key=origin_key,
+        origin_ptr=origin_ptr,
+        origin_country=origin_country.astype(np.int64),
+        origin_share=origin_share,
+    )
+
+
+def _weights(net: SupplyNetwork, node_req_ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(share of each link in its requirement's need, share of each requirement in its buyer's
+    need), by the rules of the module docstring."""
+    ln = net.links
+    req = ln["req"].to_numpy(np.int64)
+    n_req = net.n_requirements
+    share = ln["share"].to_numpy(dtype="float64", na_value=np.nan)
+    value = ln["annual_value_jpy"].to_numpy(dtype="float64", na_value=np.nan)
+    used = np.isnan(share) | (share > 0)
+    none_used = np.bincount(req, weights=used, minlength=n_req) == 0
+    used |= none_used[req]
+
+    def per_req(x):
+        return np.bincount(req, weights=x, minlength=n_req)
+
+    n_used = per_req(used)
+    n_share = per_req(used & ~np.isnan(share))
+    sum_share = per_req(np.where(used & ~np.isnan(share), share, 0.0))
+    n_value = per_req(used & (value > 0))
+    sum_value = per_req(np.where(used & (value > 0), value, 0.0))
+    by_share = (n_share == n_used) & (sum_share > 0)
+    by_value = ~by_share & (n_value == n_used)
+    w = np.where(
+        by_share[req],
+        np.nan_to_num(share) / np.where(sum_share > 0, sum_share, 1)[req],
+        np.where(by_value[req], np.nan_to_num(value) / np.where(sum_value > 0, sum_value, 1)[req], 1 / n_used[req]),
+    )
+    link_weight = np.where(used, w, 0.0)
+    # parts of a buyer: by annual value when every part has one, else equally
+    req_value = per_req(np.where(value > 0, value, 0.0))
+    node_of_req = net.req_buyer
+    n_nodes = len(node_req_ptr) - 1
+    n_parts = np.diff(node_req_ptr)
+    all_valued = np.bincount(node_of_req, weights=req_value > 0, minlength=n_nodes) == n_parts
+    node_value = np.bincount(node_of_req, weights=req_value, minlength=n_nodes)
+    req_weight = np.where(
+        all_valued[node_of_req], req_value / np.where(node_value > 0, node_value, 1)[node_of_req], 1 / n_parts[node_of_req]
+    )
+    return link_weight, req_weight
+
+
+def _flow(tr: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from ._kernels import exposure_flow
+
+    net = tr.net
+    start = np.zeros(net.n_nodes)
+    primes = net.programs["prime_node"].to_numpy()
+    start[primes[primes >= 0]] = 1.0
+    return exposure_flow(
+        tr.node_req_ptr,
+        net.req_ptr,
+        net.link_supplier.astype(np.int64),
+        tr.kind == PROPAGATES,
+        tr.req_weight,
+        tr.link_weight,
+        start,
+    )
+
+
+def _entries(tr: Trace) -> pd.DataFrame:
+    """Where the need enters countries: one row per (link, country) with exposure > 0, with
+    program, country, tier, part and supplier company as codes."""
+    net = tr.net
+    flow, _, _ = _flow(tr)
+    entry_link = np.repeat(np.arange(len(flow)), np.diff(tr.direct_ptr))
+    amount = flow[entry_link] * tr.direct_amount
+    keep = amount > 0
+    entry_link = entry_link[keep]
+    ln = net.links
+    return pd.DataFrame(
+        {
+            "program": ln["program"].to_numpy(np.int64)[entry_link],
+            "country": tr.direct_country[keep],
+            "exposure": amount[keep],
+            "first_tier": tr.direct_tier[keep],
+            "part": ln["part"].to_numpy(np.int64)[entry_link],
+            "supplier": net.node_company[net.link_supplier[entry_link]],
+        }
+    )
+
+
+def exposure_by_tier(
+    con=None, *, wave: int | None = None, program=None, network: SupplyNetwork | None = None, config=None
+) -> pd.DataFrame:
+    """:func:`foreign_exposure` split by the tier at which the country enters: one row per
+    (program, country, tier) with ``exposure`` > 0, and ``country_group``, ``country_lists``.
+    Summed over tiers it gives :func:`foreign_exposure`'s exposure (for the Sankey of
+    :func:`supplychain.plot.exposure_sankey`)."""
+    tr, options = _prepare(con, wave, program, network, config)
+    frame = _entries(tr)
+    out = frame.groupby(["program", "country", "first_tier"], sort=True, as_index=False)["exposure"].sum()
+    codes = tr.countries[out["country"].to_numpy()]
+    result = pd.DataFrame(
+        {
+            "program": tr.net.programs["program_id"].to_numpy(object)[out["program"]],
+            "country": codes,
+            "country_group": [options.country_group(c) for c in codes.tolist()],
+            "tier": out["first_tier"].to_numpy(np.int64),
+            "exposure": out["exposure"].to_numpy(float),
+            "country_lists": options.label,
+        }
+    )
+    return result.sort_values(
+        ["program", "tier", "exposure", "country"], ascending=[True, True, False, True], kind="stable", ignore_index=True
+    )
+
+
+def cached_trace(con, net: SupplyNetwork, options: Options) -> Trace:
+    """:func:`trace`, kept on the network (``net.derived``; it depends on the home country
+    only), so analyses and scenarios on one network compute it once."""
+    key = ("foreign.trace", options.home)
+    if key not in net.derived:
+        net.derived[key] = trace(con, net, options)
+    return net.derived[key]
+
+
+def exposure_by_linear_solve(tr: Trace, countries=None) -> np.ndarray:
+    """Programs × countries exposure by the textbook method, for checking and benchmarking: one
+    sparse linear solve per country of ``e = b + M e`` over the nodes, where ``M`` carries the
+    need a buyer passes to a supplier and ``b`` what enters the country directly; a program's
+    exposure is its prime's row. (:func:`foreign_exposure` gets the same in one pass.)
+    ``countries`` limits the solves to some country indices (others are left 0)."""
+    from scipy import sparse
+    from scipy.sparse.linalg import spsolve
+
+    net = tr.net
+    n = net.n_nodes
+    req = net.links["req"].to_numpy(np.int64)
+    w = tr.req_weight[req] * tr.link_weight
+    prop = tr.kind == PROPAGATES
+    m = sparse.csr_matrix((w[prop], (net.link_buyer[prop], net.link_supplier[prop])), shape=(n, n))
+    a = (sparse.identity(n, format="csr") - m).tocsc()
+    entry_link = np.repeat(np.arange(len(w)), np.diff(tr.direct_ptr))
+    primes = net.programs["prime_node"].to_numpy()
+    out = np.zeros((len(primes), len(tr.countries)))
+    for c in range(len(tr.countries)) if countries is None else countries:
+        pick = tr.direct_country == c
+        b = np.bincount(net.link_buyer[entry_link[pick]], weights=w[entry_link[pick]] * tr.direct_amount[pick], minlength=n)
+        e = spsolve(a, b) if b.any() else np.zeros(n)
+        out[primes >= 0, c] = e[primes[primes >= 0]]
+    return out
+
+
+def _prepare(con, wave, program, network, config) -> tuple[Trace, Options]:
+    net = _network(con, wave, program, network)
+    options = load_options(config)
+    return cached_trace(con, net, options), options
+
+
+def _wanted(program) -> list[str] | None:
+    return None if program is None else [program] if isinstance(program, str) else list(program)
+
+
+def _country_names(con, codes) -> dict:
+    if con is None:
+        return {}
+    return dict(
+        run(con, "SELECT code, coalesce(name_ja, name_en) FROM country WHERE list_contains(?, code)", [list(codes)]).fetchall()
+    )
+
+
+def foreign_exposure(
+    con=None, *, wave: int | None = None, program=None, network: SupplyNetwork | None = None, config=None
+) -> pd.DataFrame:
+    """Share-weighted exposure of each program to each country, traced through all tiers.
+
+    One row per (program, country) with exposure > 0 — the home country and ``unknown``
+    included — by the model of :mod:`supplychain.risk.foreign`; the exposures of a program sum to
+    1. A program with no reported supply (or no prime) has one row, ``unknown`` = 1.
+
+    Columns: ``program``, ``program_name``, ``country``, ``country_name``, ``country_group``
+    (``domestic`` / ``concern`` / ``allied`` / ``other`` / ``unknown``), ``exposure`` (fraction
+    of the program's need), ``first_tier`` (the shallowest tier at which the country enters;
+    the prime's direct suppliers are tier 1), ``n_parts`` (parts through which it enters),
+    ``n_suppliers`` (companies through which it enters) and ``country_lists`` (the configuration
+    used). Sorted by program, exposure (descending), country.
+
+    Pass ``network`` (from :func:`~supplychain.graph.supply_network`) to reuse one, ``config``
+    (a path or :class:`~supplychain.options.Options`) to use other country lists.
+    """
+    tr, options = _prepare(con, wave, program, network, config)
+    net = tr.net
+    frame = _entries(tr)
+    out = frame.groupby(["program", "country"], sort=True).agg(
+        exposure=("exposure", "sum"),
+        first_tier=("first_tier", "min"),
+        n_parts=("part", "nunique"),
+        n_suppliers=("supplier", "nunique"),
+    )
+    out = out.reset_index()
+    # programs of the wave with no supply reported (or none reaching the prime): all unknown
+    programs = net.programs[["program_id", "name"]]
+    if con is not None:
+        reported = run(
+            con,
+            """SELECT program_id, name FROM program WHERE ? BETWEEN first_wave AND last_wave
+               AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], program_id)) ORDER BY program_id""",
+            [net.wave, *[_wanted(program)] * 2],
+        ).df()
+        programs = pd.concat([programs, reported[~reported["program_id"].isin(programs["program_id"])]], ignore_index=True)
+    missing = np.setdiff1d(np.arange(len(programs)), out["program"].to_numpy())
+    if len(missing):
+        empty = pd.DataFrame(
+            {"program": missing, "country": tr.unknown, "exposure": 1.0, "first_tier": -1, "n_parts": 0, "n_suppliers": 0}
+        )
+        out = pd.concat([out, empty], ignore_index=True)
+    codes = tr.countries[out["country"].to_numpy()]
+    names = _country_names(con, codes.tolist())
+    result = pd.DataFrame(
+        {
+            "program": programs["program_id"].to_numpy(object)[out["program"]],
+            "program_name": programs["name"].to_numpy(object)[out["program"]],
+            "country": codes,
+            "country_name": [names.get(c) for c in codes.tolist()],
+            "country_group": [options.country_group(c) for c in codes.tolist()],
+            "exposure": out["exposure"].to_numpy(float),
+            "first_tier": pd.array(np.where(out["first_tier"] >= 0, out["first_tier"], -1), dtype="Int64"),
+            "n_parts": out["n_parts"].to_numpy(np.int64),
+            "n_suppliers": out["n_suppliers"].to_numpy(np.int64),
+            "country_lists": options.label,
+        }
+    )
+    result.loc[result["first_tier"] < 0, "first_tier"] = pd.NA
+    result = result.sort_values(
+        ["program", "exposure", "country"], ascending=[True, False, True], kind="stable", ignore_index=True
+    )
+    result.attrs["country_lists"] = options.label
+    return result
+
+
+def country_concentration(
+    con=None, *, wave: int | None = None, program=None, network: SupplyNetwork | None = None, config=None
+) -> pd.DataFrame:
+    """Country concentration of every part: per (program, buyer, part), the traced country mix
+    of its supply (the same model as :func:`foreign_exposure`, from the part down) and its
+    Herfindahl–Hirschman index over the known countries (0–10,000; the home country counts as a
+    country, ``unknown`` does not; null when nothing is known).
+
+    Columns: ``program``, ``buyer``, ``buyer_name``, ``part``, ``part_id``, ``hhi``,
+    ``top_country``, ``top_share`` (of the known), ``foreign_share``, ``concern_share``,
+    ``unknown_share`` (of the whole), ``countries`` (``CN 60%; JP 40%``, by share) and
+    ``country_lists``. Sorted by program, buyer, part.
+    """
+    from ._kernels import country_mix
+
+    tr, options = _prepare(con, wave, program, network, config)
+    net = tr.net
+    _, _, order = _flow(tr)
+    hhi, top, top_share, unknown_share, mix_ptr, mix_country, mix_share = country_mix(
+        order,
+        tr.node_req_ptr,
+        net.req_ptr,
+        net.link_supplier.astype(np.int64),
+        tr.kind == PROPAGATES,
+        tr.req_weight,
+        tr.link_weight,
+        tr.direct_ptr,
+        tr.direct_country,
+        tr.direct_amount,
+        len(tr.countries),
+        tr.unknown,
+    )
+    n_req = net.n_requirements
+    mix_req = np.repeat(np.arange(n_req), np.diff(mix_ptr))
+    groups = np.array([options.country_group(c) for c in tr.countries.tolist()], dtype=object)
+    foreign = np.bincount(mix_req, weights=mix_share * ~np.isin(groups[mix_country], ["domestic", "unknown"]), minlength=n_req)
+    concern = np.bincount(mix_req, weights=mix_share * (groups[mix_country] == "concern"), minlength=n_req)
+    text = pd.Series(tr.countries[mix_country] + " " + np.char.mod("%.0f%%", 100 * mix_share).astype(object))
+    countries = text.groupby(mix_req, sort=True).agg("; ".join).reindex(np.arange(n_req)).to_numpy(object)
+    labels = net.node_labels()
+    buyer = net.req_buyer
+    out = pd.DataFrame(
+        {
+            "program": net.programs["program_id"].to_numpy(object)[net.node_program[buyer]],
+            "buyer": labels[buyer],
+            "buyer_name": net.companies["name"].to_numpy(object)[net.node_company[buyer]],
+            "part": net.part_names(net.req_part),
+            "part_id": net.part_ids(net.req_part),
+            "hhi": np.round(hhi, 1),
+            "top_country": np.where(top >= 0, tr.countries[np.maximum(top, 0)], None),
+            "top_share": top_share,
+            "foreign_share": foreign,
+            "concern_share": concern,
+            "unknown_share": unknown_share,
+            "countries": countries,
+            "country_lists": options.label,
+        }
+    )
+    out = out.sort_values(["program", "buyer", "part_id"], kind="stable", ignore_index=True)
+    out.attrs["country_lists"] = options.label
+    return out
