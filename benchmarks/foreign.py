@@ -181,7 +181,9 @@ def main() -> None:
         f"| textbook exposure: sparse linear solve per country, {out['solve_countries']} countries, "
         f"extrapolated to {out['countries']} | {solve_all:.2f} | | | 1 |"
     )
-    print(f"| naive export ban: recompute all requirements until nothing changes | {out['naive_ban_seconds']:.3f} | | | 1 |")
+    print(
+        f"| export ban as a vectorised fixpoint (recompute all requirements until nothing changes) | {out['naive_ban_seconds']:.3f} | | | 1 |"
+    )
     print(f"\nlargest difference between the one-pass and the solved exposures: {out['solve_max_diff']:.2e}")
     lost, failed = out["naive_ban"]
     same = lost == out["ban"]["parts_lost"] and failed == out["ban"]["buyers_lost"]

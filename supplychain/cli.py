@@ -218,6 +218,33 @@ def cmd_review(args) -> int:
     return 0
 
 
+def cmd_screen(args) -> int:
+    from . import screening
+
+    with _connect(args) as con:
+        if args.decide:
+            hit_id, decision = args.decide
+            screening.decide(con, hit_id, decision, note=args.note)
+            print(f"{hit_id}: {decision}")
+            return 0
+        for path in args.list:
+            n = screening.load_list(con, path, format=args.format, list_name=args.list_name)
+            print(f"loaded {n:,} entries from {path}")
+        hits = screening.screen(con, wave=args.wave, config=args.config)
+        queue = hits if args.all else hits[hits["status"] == "pending"]
+    strong = int(hits["strong"].sum())
+    print(f"{len(hits):,} hits ({strong:,} strong); {len(queue):,} {'shown' if args.all else 'awaiting review'}")
+    for r in queue.itertuples(index=False):
+        flag = "!" if r.strong else " "
+        print(
+            f"{r.hit_id} {flag}{r.score:5.1f}  {r.subject_kind:<7} {_fit(r.subject_name, 30)} ~ {_fit(r.matched_alias, 30)}"
+            f" [{r.list_name}: {r.entry_id}; {r.entry_country or '-'}] {r.status}"
+        )
+    if len(queue):
+        print("\ndecide with: supplychain screen --decide HIT_ID confirmed|dismissed [--note TEXT]")
+    return 0
+
+
 def cmd_dictionary(args) -> int:
     from .survey.schema import data_dictionary
 
@@ -292,6 +319,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--all", action="store_true", help="include decided pairs")
     s.add_argument("--decide", nargs=2, metavar=("REVIEW_ID", "DECISION"), help="DECISION is same or different")
     s.set_defaults(func=cmd_review)
+
+    s = sub.add_parser("screen", help="load screening lists, match companies and owners against them, print the review queue")
+    s.add_argument("--list", action="append", default=[], metavar="FILE", help="a list file to load first (repeatable)")
+    s.add_argument("--format", choices=["meti", "csl", "opensanctions"], help="format of the --list files (default: guessed)")
+    s.add_argument("--list-name", help="name to keep the list under (default: the format's)")
+    s.add_argument("--wave", type=int, help="screen the companies of this wave only (default: all)")
+    s.add_argument("--config", help="site configuration file (thresholds)")
+    s.add_argument("--all", action="store_true", help="print decided hits too")
+    s.add_argument("--decide", nargs=2, metavar=("HIT_ID", "DECISION"), help="DECISION is confirmed or dismissed")
+    s.add_argument("--note", help="note kept with --decide")
+    s.set_defaults(func=cmd_screen)
 
     s = sub.add_parser("dictionary", help="write (or --check) docs/data-dictionary.md from the schema")
     s.add_argument("--out", default="docs/data-dictionary.md")

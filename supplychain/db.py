@@ -144,10 +144,25 @@ def _reference_rows(name: str) -> list[list[str]]:
     return list(csv.reader(text.splitlines()))[1:]
 
 
+def _add_new_columns(con) -> None:
+    """Columns added to the schema since a database was created are added to it (nullable;
+    earlier rows have no value): the schema only ever grows by columns within a version."""
+    from .survey.schema import tables
+
+    present = {
+        (t, c) for t, c in run(con, "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main'").fetchall()
+    }
+    for table in tables().values():
+        for column in table.columns:
+            if (table.name, column.name) not in present:
+                run(con, f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column.type}')
+
+
 def _create_schema(con) -> None:
     with transaction(con):
         for statement in ddl():
             run(con, statement)
+        _add_new_columns(con)
         if run(con, "SELECT count(*) FROM country").fetchone()[0] == 0:
             con.executemany("INSERT INTO country VALUES (?, ?, NULLIF(?, ''))", _reference_rows("countries.csv"))
         if run(con, "SELECT count(*) FROM prefecture").fetchone()[0] == 0:

@@ -206,9 +206,30 @@ class SupplyNetwork:
     def n_requirements(self) -> int:
         return len(self.req_buyer)
 
+    def column(self, table: str, name: str) -> np.ndarray:
+        """Column ``name`` of :attr:`companies`, :attr:`parts` or :attr:`programs` (``table``) as
+        a NumPy object array, converted once and kept (``derived``): strings read from DuckDB
+        are Arrow-backed, and converting them again on every use costs more than the analyses."""
+        key = ("column", table, name)
+        if key not in self.derived:
+            self.derived[key] = getattr(self, table)[name].to_numpy(dtype=object, na_value=None)
+        return self.derived[key]
+
+    def index(self, table: str, name: str) -> pd.Index:
+        """:meth:`column` as a :class:`pandas.Index` (for ``get_indexer``), kept likewise."""
+        key = ("index", table, name)
+        if key not in self.derived:
+            self.derived[key] = pd.Index(self.column(table, name), dtype=object)
+        return self.derived[key]
+
+    def positions(self, table: str, name: str, values) -> np.ndarray:
+        """Row of each of ``values`` in column ``name`` of ``table`` (-1 where absent), by Arrow's
+        hash lookup: no Python strings are made."""
+        return _positions(values, getattr(self, table)[name])
+
     def part_ids(self, parts: np.ndarray) -> np.ndarray:
         """``part_id`` of part indices."""
-        return self.parts["part_id"].to_numpy(object)[parts]
+        return self.column("parts", "part_id")[parts]
 
     def part_names(self, parts: np.ndarray) -> np.ndarray:
         """Part names as reported (the id where no name is known) of part indices."""
@@ -220,7 +241,7 @@ class SupplyNetwork:
 
     def node_labels(self) -> np.ndarray:
         """The company label of every node."""
-        return self.companies["label"].to_numpy(object)[self.node_company]
+        return self.column("companies", "label")[self.node_company]
 
     @property
     def tiers(self) -> np.ndarray:
@@ -400,6 +421,22 @@ def _network_from_codes(wave, codes, companies, programs, parts, files) -> Suppl
         company_ptr=_ptr(node_company, n_c),
         company_node=np.argsort(node_company, kind="stable"),
     )
+
+
+def _arrow(values) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    return pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _positions(values, column) -> np.ndarray:
+    """Position of each of ``values`` in ``column`` (-1 where absent or null)."""
+    import pyarrow.compute as pc
+
+    found = pc.index_in(_arrow(values).cast(pa.string()), value_set=_arrow(column).cast(pa.string()))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _ptr(owner: np.ndarray, n: int) -> np.ndarray:

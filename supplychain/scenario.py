@@ -18,8 +18,6 @@ with another source of each part does not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
@@ -42,18 +40,25 @@ PRESETS = {
 }
 
 
-@dataclass
 class ScenarioResult:
     """What a scenario stops and loses, each table with the evidence behind its rows.
+
+    The run itself computes what fails and :attr:`summary`; the tables are built from it when
+    first read (at economy scale the evidence paths of every failed company take longer to
+    write out than the scenario takes to run).
 
     Attributes
     ----------
     scenario : dict
         The scenario as run (plain data: it can be saved and run again).
     wave : int
+    summary : dict
+        Counts: links stopped at the start and in all, parts (requirements) lost, buyers lost
+        (failed (program, company) pairs), programs lost and their annual value.
     links_stopped : DataFrame
         Supply links that stop: ``program``, ``supplier``, ``supplier_name``, ``buyer``,
-        ``buyer_name``, ``part``, ``part_id``, ``cause`` (why), ``source`` (file:sheet:row).
+        ``buyer_name``, ``part``, ``part_id``, ``cause`` (why), ``source_file``,
+        ``source_sheet``, ``source_row``.
     parts_lost : DataFrame
         Requirements left with no supplier: ``program``, ``buyer``, ``buyer_name``, ``part``,
         ``part_id``, ``n_suppliers``, ``path`` (from the first stop to the buyer).
@@ -65,13 +70,24 @@ class ScenarioResult:
         ``path``.
     """
 
-    scenario: dict
-    wave: int
-    links_stopped: pd.DataFrame
-    parts_lost: pd.DataFrame
-    buyers_lost: pd.DataFrame
-    programs_lost: pd.DataFrame
-    summary: dict = field(default_factory=dict)
+    TABLES = ("links_stopped", "parts_lost", "buyers_lost", "programs_lost")
+
+    def __init__(self, scenario: dict, wave: int, summary: dict, build: dict):
+        self.scenario = scenario
+        self.wave = wave
+        self.summary = summary
+        self._build = build  # table name -> function building it
+        self._tables: dict[str, pd.DataFrame] = {}
+
+    def _table(self, name: str) -> pd.DataFrame:
+        if name not in self._tables:
+            self._tables[name] = self._build[name]()
+        return self._tables[name]
+
+    links_stopped = property(lambda self: self._table("links_stopped"))
+    parts_lost = property(lambda self: self._table("parts_lost"))
+    buyers_lost = property(lambda self: self._table("buyers_lost"))
+    programs_lost = property(lambda self: self._table("programs_lost"))
 
     def __repr__(self) -> str:
         figures = ", ".join(f"{k}={v}" for k, v in self.summary.items())
@@ -105,15 +121,11 @@ def first_stops(net: SupplyNetwork, tr, country: str) -> tuple[np.ndarray, np.nd
     cix = np.flatnonzero(tr.countries == country)
     code = int(cix[0]) if len(cix) else -2
     located = tr.supplier_country == code
-    n_parts = max(len(net.parts), 1)
-    key = net.node_company[net.link_supplier].astype(np.int64) * n_parts + ln["part"].to_numpy(np.int64)
-    at = np.searchsorted(tr.origin_key, key)
-    found = at < len(tr.origin_key)
-    found[found] = tr.origin_key[at[found]] == key[found]
     origin_rows = np.repeat(np.arange(len(tr.origin_key)), np.diff(tr.origin_ptr))
     from_country = np.bincount(origin_rows, weights=tr.origin_share * (tr.origin_country == code), minlength=len(tr.origin_key))
+    found = tr.link_origin >= 0
     only = np.zeros(len(ln), bool)
-    only[found] = from_country[at[found]] >= 1 - 1e-9
+    only[found] = from_country[tr.link_origin[found]] >= 1 - 1e-9
     return located, only
 
 
@@ -156,102 +168,106 @@ def export_ban(
         net.supplies_link,
         net.link_supplier.astype(np.int64),
     )
-    labels = net.node_labels()
-    names = net.companies["name"].to_numpy(object)[net.node_company]
-    program_ids = net.programs["program_id"].to_numpy(object)
-    paths = _Paths(net, node_failed, node_cause, link_cause, labels, country)
+    primes = net.programs["prime_node"].to_numpy()
+    lost = np.flatnonzero((primes >= 0) & node_failed[np.maximum(primes, 0)])
+    program_value = net.programs["annual_value_jpy"].to_numpy(dtype="float64", na_value=np.nan)
+    summary = {
+        "links_stopped_first": int(stop0.sum()),
+        "links_stopped": int(stopped.sum()),
+        "parts_lost": int(req_lost.sum()),
+        "buyers_lost": int(node_failed.sum()),
+        "programs_lost": int(len(lost)),
+        "program_value_lost": float(np.nansum(program_value[lost])) if len(lost) else 0.0,
+    }
+    scenario = {
+        "kind": "export_ban",
+        "country": country,
+        "parts": parts if parts is None or isinstance(parts, str) else list(parts),
+    }
+    paths = _Paths(net, node_failed, node_cause, link_cause, country)
+    causes = {"located": f"exported from {country}", "only": f"material only from {country}"}
+    build = {
+        "links_stopped": lambda: _links_stopped(net, np.flatnonzero(stopped), stop0, located, causes),
+        "parts_lost": lambda: _parts_lost(net, np.flatnonzero(req_lost), paths),
+        "buyers_lost": lambda: _buyers_lost(net, np.flatnonzero(node_failed), paths),
+        "programs_lost": lambda: pd.DataFrame(
+            {
+                "program": net.column("programs", "program_id")[lost],
+                "program_name": net.column("programs", "name")[lost],
+                "annual_value_jpy": program_value[lost],
+                "path": [paths.to(int(primes[p])) for p in lost.tolist()],
+            }
+        ),
+    }
+    return ScenarioResult(scenario, net.wave, summary, build)
 
-    links_idx = np.flatnonzero(stopped)
-    cause = np.where(
-        located[links_idx],
-        f"exported from {country}",
-        np.where(only[links_idx], f"material only from {country}", "supplier failed"),
-    )
-    cause = np.where(stop0[links_idx], cause, "supplier failed")
-    sup, buy = net.link_supplier[links_idx], net.link_buyer[links_idx]
-    links_stopped = pd.DataFrame(
+
+def _links_stopped(net: SupplyNetwork, links: np.ndarray, stop0, located, causes) -> pd.DataFrame:
+    ln = net.links
+    labels, names = net.node_labels(), net.column("companies", "name")[net.node_company]
+    sup, buy = net.link_supplier[links], net.link_buyer[links]
+    part = ln["part"].to_numpy(np.int64)[links]
+    cause = np.where(stop0[links], np.where(located[links], causes["located"], causes["only"]), "supplier failed")
+    files = pd.Series(ln["submission_id"].to_numpy()[links]).map(net.files)
+    out = pd.DataFrame(
         {
-            "program": program_ids[net.node_program[buy]],
+            "program": net.column("programs", "program_id")[net.node_program[buy]],
             "supplier": labels[sup],
             "supplier_name": names[sup],
             "buyer": labels[buy],
             "buyer_name": names[buy],
-            "part": net.part_names(part[links_idx]),
-            "part_id": net.part_ids(part[links_idx]),
+            "part": net.part_names(part),
+            "part_id": net.part_ids(part),
             "cause": cause,
-            "source": [
-                f"{f}:{s}:{r}"
-                for f, s, r in zip(
-                    net.source_files(links_idx),
-                    ln["source_sheet"].to_numpy(object)[links_idx],
-                    ln["source_row"].to_numpy()[links_idx],
-                )
-            ],
+            "source_file": files.to_numpy(object),
+            "source_sheet": ln["source_sheet"].to_numpy(dtype=object)[links],
+            "source_row": ln["source_row"].to_numpy()[links],
         }
-    ).sort_values(["program", "buyer", "part_id", "supplier"], kind="stable", ignore_index=True)
+    )
+    return out.sort_values(["program", "buyer", "part_id", "supplier"], kind="stable", ignore_index=True)
 
-    reqs = np.flatnonzero(req_lost)
-    req_buyer = net.req_buyer[reqs]
+
+def _parts_lost(net: SupplyNetwork, reqs: np.ndarray, paths: _Paths) -> pd.DataFrame:
+    labels, names = net.node_labels(), net.column("companies", "name")[net.node_company]
+    buyer = net.req_buyer[reqs]
     first_link = net.req_ptr[reqs]
-    parts_lost = pd.DataFrame(
+    out = pd.DataFrame(
         {
-            "program": program_ids[net.node_program[req_buyer]],
-            "buyer": labels[req_buyer],
-            "buyer_name": names[req_buyer],
+            "program": net.column("programs", "program_id")[net.node_program[buyer]],
+            "buyer": labels[buyer],
+            "buyer_name": names[buyer],
             "part": net.part_names(net.req_part[reqs]),
             "part_id": net.part_ids(net.req_part[reqs]),
             "n_suppliers": net.req_ptr[reqs + 1] - first_link,
             "path": [paths.through(int(m)) for m in first_link.tolist()],
         }
-    ).sort_values(["program", "buyer", "part_id"], kind="stable", ignore_index=True)
+    )
+    return out.sort_values(["program", "buyer", "part_id"], kind="stable", ignore_index=True)
 
-    failed = np.flatnonzero(node_failed)
+
+def _buyers_lost(net: SupplyNetwork, failed: np.ndarray, paths: _Paths) -> pd.DataFrame:
+    labels, names = net.node_labels(), net.column("companies", "name")[net.node_company]
     tiers = net.tiers[failed]
-    buyers_lost = pd.DataFrame(
+    out = pd.DataFrame(
         {
-            "program": program_ids[net.node_program[failed]],
+            "program": net.column("programs", "program_id")[net.node_program[failed]],
             "company": labels[failed],
             "company_name": names[failed],
             "tier": pd.array(np.where(tiers >= 0, tiers, -1), dtype="Int64"),
             "path": [paths.to(int(v)) for v in failed.tolist()],
         }
     )
-    buyers_lost.loc[buyers_lost["tier"] < 0, "tier"] = pd.NA
-    buyers_lost = buyers_lost.sort_values(["program", "tier", "company"], kind="stable", ignore_index=True)
-
-    primes = net.programs["prime_node"].to_numpy()
-    lost = np.flatnonzero((primes >= 0) & node_failed[np.maximum(primes, 0)])
-    programs_lost = pd.DataFrame(
-        {
-            "program": program_ids[lost],
-            "program_name": net.programs["name"].to_numpy(object)[lost],
-            "annual_value_jpy": net.programs["annual_value_jpy"].to_numpy(dtype="float64", na_value=np.nan)[lost],
-            "path": [paths.to(int(primes[p])) for p in lost.tolist()],
-        }
-    )
-    scenario = {
-        "kind": "export_ban",
-        "country": country,
-        "parts": parts if parts is None or isinstance(parts, str) else list(parts),
-    }
-    summary = {
-        "links_stopped_first": int(stop0.sum()),
-        "links_stopped": int(len(links_idx)),
-        "parts_lost": int(len(reqs)),
-        "buyers_lost": int(len(failed)),
-        "programs_lost": int(len(lost)),
-        "program_value_lost": float(np.nansum(programs_lost["annual_value_jpy"])) if len(lost) else 0.0,
-    }
-    return ScenarioResult(scenario, net.wave, links_stopped, parts_lost, buyers_lost, programs_lost, summary)
+    out.loc[out["tier"] < 0, "tier"] = pd.NA
+    return out.sort_values(["program", "tier", "company"], kind="stable", ignore_index=True)
 
 
 class _Paths:
     """Evidence chains: from the country through the first stopped link, company by company
     (each failed because one of its parts was lost), to a failed node."""
 
-    def __init__(self, net, node_failed, node_cause, link_cause, labels, country):
+    def __init__(self, net, node_failed, node_cause, link_cause, country):
         self.net, self.failed, self.cause, self.link_cause = net, node_failed, node_cause, link_cause
-        self.labels, self.country = labels, country
+        self.labels, self.country = net.node_labels(), country
 
     def _chain(self, node: int) -> list[int]:
         # each step goes back to an earlier failure, until a link stopped at the start

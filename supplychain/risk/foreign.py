@@ -38,10 +38,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import csgraph
 
 from ..db import run
-from ..graph import SupplyNetwork, _ptr
+from ..graph import SupplyNetwork, _arrow, _positions, _ptr
 from ..options import UNKNOWN, Options, load_options
 from .propagation import _network
 
@@ -51,23 +53,23 @@ __all__ = ["foreign_exposure", "exposure_by_tier", "country_concentration", "ori
 ORIGIN, LOCATED, PROPAGATES, HOME, UNTRACED = 0, 1, 2, 3, 4
 
 
+ORIGINS_SQL = """
+    WITH o AS (
+        SELECT m.*, coalesce(l.respondent_id = m.supplier_id, false) AS own
+        FROM material_origin m JOIN ingest_log l USING (submission_id) WHERE m.wave = ?),
+    pick AS (
+        SELECT supplier_id, part_id, arg_max(submission_id, (own, submission_id)) AS submission_id
+        FROM o GROUP BY supplier_id, part_id)
+    SELECT supplier_id, part_id, origin_country, sum(share) AS share
+    FROM o JOIN pick USING (supplier_id, part_id, submission_id)
+    GROUP BY ALL ORDER BY supplier_id, part_id, origin_country"""
+
+
 def origins(con, *, wave: int) -> pd.DataFrame:
     """The ``material_origin`` of ``wave``, one report per (supplier, part): the supplier's own
     return first, then the latest submission. Columns: ``supplier_id``, ``part_id``,
     ``origin_country``, ``share`` (several rows of a country in that report are added up)."""
-    return run(
-        con,
-        """WITH o AS (
-               SELECT m.*, coalesce(l.respondent_id = m.supplier_id, false) AS own
-               FROM material_origin m JOIN ingest_log l USING (submission_id) WHERE m.wave = ?),
-           pick AS (
-               SELECT supplier_id, part_id, arg_max(submission_id, (own, submission_id)) AS submission_id
-               FROM o GROUP BY supplier_id, part_id)
-           SELECT supplier_id, part_id, origin_country, sum(share) AS share
-           FROM o JOIN pick USING (supplier_id, part_id, submission_id)
-           GROUP BY ALL ORDER BY supplier_id, part_id, origin_country""",
-        [wave],
-    ).df()
+    return run(con, ORIGINS_SQL, [wave]).df()
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Trace:
     direct_country: np.ndarray
     direct_amount: np.ndarray
     direct_tier: np.ndarray  # tier at which the country enters
+    link_origin: np.ndarray  # per link: its (supplier, part) in origin_key, -1 when none reported
     origin_key: np.ndarray  # sorted (company * n_parts + part) keys with origins
     origin_ptr: np.ndarray  # key -> its rows of origin_country / origin_share
     origin_country: np.ndarray
@@ -99,41 +102,47 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
     n_parts = max(len(net.parts), 1)
     ln = net.links
     home = options.home
-    # material origins keyed by (company index, part index), normalised to sum to 1
+    # country index space: every company country and origin country, then unknown. Strings
+    # are looked up in Arrow (pandas would make Python objects of them, slowly)
     org = (
-        origins(con, wave=net.wave)
+        run(con, ORIGINS_SQL, [net.wave]).arrow()
         if con is not None
-        else pd.DataFrame(columns=["supplier_id", "part_id", "origin_country", "share"])
+        else pa.table(
+            {c: pa.array([], pa.string()) for c in ("supplier_id", "part_id", "origin_country")}
+            | {"share": pa.array([], pa.float64())}
+        )
     )
-    company = pd.Index(net.companies["company_id"]).get_indexer(org["supplier_id"])
-    part = pd.Index(net.parts["part_id"]).get_indexer(org["part_id"])
+    comp_country = _arrow(net.companies["country"])
+    seen = pa.concat_arrays([pc.unique(comp_country.drop_null()), pc.unique(_arrow(org["origin_country"]))]).to_pylist()
+    codes = sorted((set(seen) | {home}) - {UNKNOWN})
+    countries = np.array([*codes, UNKNOWN], dtype=object)
+    unknown, home_ix = len(countries) - 1, codes.index(home)
+    comp_cix = _positions(comp_country, countries)
+    comp_cix[comp_cix < 0] = unknown
+
+    # material origins keyed by (company index, part index), normalised to sum to 1
+    company = net.positions("companies", "company_id", org["supplier_id"])
+    part = net.positions("parts", "part_id", org["part_id"])
     keep = (company >= 0) & (part >= 0)
     org = pd.DataFrame(
         {
-            "key": company[keep].astype(np.int64) * n_parts + part[keep],
-            "country": org["origin_country"].to_numpy(object)[keep],
-            "share": org["share"].to_numpy(float)[keep],
+            "key": company[keep] * n_parts + part[keep],
+            "country": _positions(org["origin_country"], countries)[keep],
+            "share": org["share"].to_numpy()[keep],
         }
     )
     total = org.groupby("key")["share"].transform("sum").to_numpy()
     org["share"] = np.where(total > 1, org["share"] / np.where(total > 0, total, 1), org["share"])
     totals = org.groupby("key", sort=True)["share"].sum()
     short = totals[totals < 1 - 1e-9]
-    org = pd.concat([org, pd.DataFrame({"key": short.index, "country": UNKNOWN, "share": 1 - short.to_numpy()})])
+    org = pd.concat(
+        [org, pd.DataFrame({"key": short.index.to_numpy(np.int64), "country": unknown, "share": 1 - short.to_numpy()})]
+    )
     org = org.groupby(["key", "country"], sort=True, as_index=False)["share"].sum()
     org = org[org["share"] > 0]
-
-    # country index space
-    comp_country = net.companies["country"].to_numpy(object)
-    comp_country = np.where(pd.isna(comp_country), UNKNOWN, comp_country)
-    codes = sorted(set(comp_country.tolist()) | set(org["country"].tolist()) | {home, UNKNOWN})
-    countries = np.array([c for c in codes if c != UNKNOWN] + [UNKNOWN], dtype=object)
-    index = pd.Index(countries)
-    unknown, home_ix = len(countries) - 1, int(index.get_loc(home))
-    comp_cix = index.get_indexer(comp_country)
     origin_key, key_of_row = np.unique(org["key"].to_numpy(np.int64), return_inverse=True)
     origin_ptr = _ptr(key_of_row, len(origin_key))
-    origin_country = index.get_indexer(org["country"].to_numpy(object))
+    origin_country = org["country"].to_numpy(np.int64)
     origin_share = org["share"].to_numpy(float)
 
     # what each link does
@@ -142,9 +151,8 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
     sup_company = net.node_company[sup]
     part_codes = ln["part"].to_numpy(np.int64)
     link_key = sup_company.astype(np.int64) * n_parts + part_codes
-    at = np.searchsorted(origin_key, link_key)
-    at_ok = np.minimum(at, max(len(origin_key) - 1, 0))
-    has_origin = (at < len(origin_key)) & (origin_key[at_ok] == link_key) if len(origin_key) else np.zeros(len(ln), bool)
+    at = pc.index_in(pa.array(link_key), value_set=pa.array(origin_key, pa.int64())).fill_null(-1).to_numpy(zero_copy_only=False)
+    has_origin = at >= 0
     sup_cix = comp_cix[sup_company]
     node_req_ptr = _ptr(net.req_buyer, net.n_nodes)
     has_inputs = np.diff(node_req_ptr) > 0
@@ -187,6 +195,7 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
         direct_country=entry_country[order].astype(np.int64),
         direct_amount=entry_amount[order],
         direct_tier=entry_tier[order].astype(np.int64),
+        link_origin=at,
         origin_key=origin_key,
         origin_ptr=origin_ptr,
         origin_country=origin_country.astype(np.int64),
@@ -404,8 +413,8 @@ def foreign_exposure(
     names = _country_names(con, codes.tolist())
     result = pd.DataFrame(
         {
-            "program": programs["program_id"].to_numpy(object)[out["program"]],
-            "program_name": programs["name"].to_numpy(object)[out["program"]],
+            "program": programs["program_id"].to_numpy(dtype=object)[out["program"]],
+            "program_name": programs["name"].to_numpy(dtype=object)[out["program"]],
             "country": codes,
             "country_name": [names.get(c) for c in codes.tolist()],
             "country_group": [options.country_group(c) for c in codes.tolist()],
@@ -422,6 +431,19 @@ def foreign_exposure(
     )
     result.attrs["country_lists"] = options.label
     return result
+
+
+def _mix_text(codes: np.ndarray, ptr: np.ndarray, country: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """``CN 60%; JP 40%`` per row of a CSR of (country, share), built a position at a time by
+    adding object arrays (a Python join per row, or NumPy's fixed-width strings, cost seconds)."""
+    count = np.diff(ptr)
+    percent = np.array([f" {p}%" for p in range(101)], dtype=object)
+    pieces = codes.astype(object)[country] + percent[np.clip(np.rint(100 * share).astype(np.int64), 0, 100)]
+    text = np.full(len(count), None, dtype=object)
+    for k in range(int(count.max(initial=0))):
+        rows = np.flatnonzero(count > k)
+        text[rows] = pieces[ptr[rows]] if k == 0 else text[rows] + ("; " + pieces[ptr[rows] + k])
+    return text
 
 
 def country_concentration(
@@ -461,15 +483,14 @@ def country_concentration(
     groups = np.array([options.country_group(c) for c in tr.countries.tolist()], dtype=object)
     foreign = np.bincount(mix_req, weights=mix_share * ~np.isin(groups[mix_country], ["domestic", "unknown"]), minlength=n_req)
     concern = np.bincount(mix_req, weights=mix_share * (groups[mix_country] == "concern"), minlength=n_req)
-    text = pd.Series(tr.countries[mix_country] + " " + np.char.mod("%.0f%%", 100 * mix_share).astype(object))
-    countries = text.groupby(mix_req, sort=True).agg("; ".join).reindex(np.arange(n_req)).to_numpy(object)
+    countries = _mix_text(tr.countries, mix_ptr, mix_country, mix_share)
     labels = net.node_labels()
     buyer = net.req_buyer
     out = pd.DataFrame(
         {
-            "program": net.programs["program_id"].to_numpy(object)[net.node_program[buyer]],
+            "program": net.column("programs", "program_id")[net.node_program[buyer]],
             "buyer": labels[buyer],
-            "buyer_name": net.companies["name"].to_numpy(object)[net.node_company[buyer]],
+            "buyer_name": net.column("companies", "name")[net.node_company[buyer]],
             "part": net.part_names(net.req_part),
             "part_id": net.part_ids(net.req_part),
             "hhi": np.round(hhi, 1),

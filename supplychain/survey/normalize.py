@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "nfkc",
     "normalize_company_name",
+    "strip_company_forms",
     "normalize_part_name",
     "part_keys",
     "distinctive_name",
@@ -130,6 +131,19 @@ def normalize_company_name(name: str) -> str:
     >>> normalize_company_name("Yamada Seiki Co., Ltd.") == normalize_company_name("YAMADA SEIKI K.K.")
     True
     """
+    return _PUNCT.sub("", strip_company_forms(name))
+
+
+def strip_company_forms(name: str) -> str:
+    """A company name after NFKC and case folding with its company forms removed, spaces and
+    punctuation kept (so its words can still be told apart): the step before
+    :func:`normalize_company_name` joins them.
+
+    >>> strip_company_forms("Hokushin Denshi Co., Ltd.")
+    'hokushin denshi'
+    >>> strip_company_forms("株式会社 北辰 電子")
+    '北辰 電子'
+    """
     text = nfkc(name).casefold()
     for form in _JA_FORMS:
         text = text.replace(form, " ")
@@ -139,7 +153,7 @@ def normalize_company_name(name: str) -> str:
         if stripped == text or not stripped:
             break
         text = stripped
-    return _PUNCT.sub("", text)
+    return text.strip()
 
 
 # Words that say what a firm does rather than which firm it is. Two names that share only these
