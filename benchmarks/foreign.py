@@ -114,8 +114,8 @@ def _child(db: str, wave: int, solve_sample: int, queue) -> None:
     # the naive ban from the same first stops
     from supplychain.scenario import _part_scope, first_stops
 
-    located, only = first_stops(net, tr, "CN")
-    first = _part_scope(net, preset["parts"], options)[net.links["part"].to_numpy()] & (located | only)
+    located, only = first_stops(net, tr, "CN", _part_scope(net, preset["parts"], options)[net.links["part"].to_numpy()])
+    first = located | only
     t = time.perf_counter()
     naive_lost, naive_failed = naive_export_ban(net, first)
     naive_ban = time.perf_counter() - t

@@ -136,6 +136,16 @@ def _score_report(res: dict, wave: int, top: int) -> str:
     if "foreign_exposure" in res:
         lines += ["", "foreign dependency (share of each program's need, traced through all tiers):"]
         lines += _exposure_lines(res["foreign_exposure"])
+    if "foreign_control" in res:
+        fc = res["foreign_control"]
+        counts = fc.groupby(["concern", "relation"]).size()
+        lines += [
+            "",
+            f"suppliers held from abroad: {fc['company'].nunique():,} "
+            f"({fc.loc[fc['concern'], 'company'].nunique():,} from countries of concern: "
+            + ", ".join(f"{n:,} {rel}" for (concern, rel), n in counts.items() if concern)
+            + ")",
+        ]
     lines += ["", "stored in tables: " + ", ".join(res)]
     return "\n".join(lines)
 

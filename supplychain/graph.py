@@ -448,20 +448,30 @@ def _ptr(owner: np.ndarray, n: int) -> np.ndarray:
 
 
 def _tiers(net: SupplyNetwork) -> np.ndarray:
-    """Breadth-first from every prime at once, against the direction of material flow."""
+    """Breadth-first from every prime at once, against the direction of material flow, in
+    compiled code: a buyer's links are one run of the links (sorted by requirement, requirements
+    by buyer), so no adjacency matrix is built. :func:`_tiers_by_scipy` is the same by scipy's
+    shortest paths (the tests compare them)."""
+    from .risk._kernels import tiers_from_primes
+
+    primes = net.programs["prime_node"].to_numpy()
+    node_req_ptr = _ptr(net.req_buyer, net.n_nodes)
+    return tiers_from_primes(primes[primes >= 0].astype(np.int64), node_req_ptr, net.req_ptr, net.link_supplier.astype(np.int64))
+
+
+def _tiers_by_scipy(net: SupplyNetwork) -> np.ndarray:
+    """:func:`_tiers` by scipy: a super-source (node n) linked to every prime, one shortest-path
+    search (the nodes of one program reach only that program's prime)."""
     n = net.n_nodes
     if n == 0:
         return np.empty(0, np.int64)
     primes = net.programs["prime_node"].to_numpy()
     primes = primes[primes >= 0]
-    # a super-source (node n) linked to every prime: one search gives each node its distance
-    # to its own prime, since the nodes of one program reach only that program's prime
     rows = np.concatenate([net.link_buyer, np.full(len(primes), n)])
     cols = np.concatenate([net.link_supplier, primes])
     g = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1))
     dist = csgraph.shortest_path(g, method="D", unweighted=True, indices=n)[:n]
-    tiers = np.where(np.isfinite(dist), dist - 1, -1).astype(np.int64)
-    return tiers
+    return np.where(np.isfinite(dist), dist - 1, -1).astype(np.int64)
 
 
 def quality_findings(net: SupplyNetwork) -> pd.DataFrame:

@@ -18,6 +18,8 @@ with another source of each part does not.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -115,17 +117,27 @@ def _part_scope(net: SupplyNetwork, parts, options) -> np.ndarray:
     return scope
 
 
-def first_stops(net: SupplyNetwork, tr, country: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per link: (supplier located in ``country``, material known to come only from it)."""
-    ln = net.links
+def first_stops(net: SupplyNetwork, tr, country: str, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per link: (supplier located in ``country``, material known to come only from it); only
+    the links of the boolean mask ``candidates`` are looked at (all by default)."""
+    n = len(net.links)
     cix = np.flatnonzero(tr.countries == country)
     code = int(cix[0]) if len(cix) else -2
-    located = tr.supplier_country == code
-    origin_rows = np.repeat(np.arange(len(tr.origin_key)), np.diff(tr.origin_ptr))
-    from_country = np.bincount(origin_rows, weights=tr.origin_share * (tr.origin_country == code), minlength=len(tr.origin_key))
-    found = tr.link_origin >= 0
-    only = np.zeros(len(ln), bool)
-    only[found] = from_country[tr.link_origin[found]] >= 1 - 1e-9
+    look = np.arange(n) if candidates is None else np.flatnonzero(candidates)
+    located = np.zeros(n, bool)
+    located[look] = tr.supplier_country[look] == code
+    only = np.zeros(n, bool)
+    with_origin = look[tr.link_origin[look] >= 0]
+    keys = tr.link_origin[with_origin]
+    starts, ends = tr.origin_ptr[keys], tr.origin_ptr[keys + 1]
+    counts = ends - starts
+    rows = np.repeat(starts, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    from_country = np.bincount(
+        np.repeat(np.arange(len(keys)), counts),
+        weights=tr.origin_share[rows] * (tr.origin_country[rows] == code),
+        minlength=len(keys),
+    )
+    only[with_origin] = from_country >= 1 - 1e-9
     return located, only
 
 
@@ -157,8 +169,8 @@ def export_ban(
     ln = net.links
     scope = _part_scope(net, parts, options)
     part = ln["part"].to_numpy(np.int64)
-    located, only = first_stops(net, tr, country)
-    stop0 = scope[part] & (located | only)
+    located, only = first_stops(net, tr, country, scope[part])
+    stop0 = located | only
     stopped, req_lost, node_failed, node_cause, link_cause = link_cascade(
         np.flatnonzero(stop0).astype(np.int64),
         ln["req"].to_numpy(np.int64),
@@ -267,7 +279,11 @@ class _Paths:
 
     def __init__(self, net, node_failed, node_cause, link_cause, country):
         self.net, self.failed, self.cause, self.link_cause = net, node_failed, node_cause, link_cause
-        self.labels, self.country = net.node_labels(), country
+        self.country = country
+
+    @functools.cached_property
+    def labels(self) -> np.ndarray:
+        return self.net.node_labels()
 
     def _chain(self, node: int) -> list[int]:
         # each step goes back to an earlier failure, until a link stopped at the start

@@ -258,3 +258,49 @@ def test_sample_exposure_agrees_with_a_linear_solve_per_country(sample_db):
     expected = expected.loc[:, (expected > 0).any()]
     assert sorted(table.columns) == sorted(expected.columns)
     np.testing.assert_allclose(table[expected.columns].to_numpy(), expected.to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_origin_reports_are_chosen_scaled_and_completed_with_unknown():
+    from supplychain.risk.foreign import _origin_table
+
+    CN, US, DE, AU, JP, UNK = range(6)
+    rows = [  # (key, report, country, share)
+        (10, 1, CN, 0.5),
+        (10, 1, US, 0.5),
+        (10, 2, CN, 0.3),  # the later report of key 10 wins ...
+        (10, 2, UNK, 0.2),  # ... and its missing half is added to its unknown row
+        (5, 1, DE, 0.8),  # shares summing to 1.2 are scaled down
+        (5, 1, AU, 0.4),
+        (7, 3, JP, 0.6),  # 0.4 not reported: a new unknown row
+    ]
+    key, report, country, share = (np.array(c) for c in zip(*rows))
+    keys, ptr, countries, shares = _origin_table(key, report, country, share.astype(float), UNK)
+    got = {
+        int(k): dict(zip(countries[ptr[i] : ptr[i + 1]].tolist(), shares[ptr[i] : ptr[i + 1]].tolist()))
+        for i, k in enumerate(keys)
+    }
+    assert list(got) == [5, 7, 10]
+    assert got[5] == pytest.approx({DE: 2 / 3, AU: 1 / 3})
+    assert got[7] == pytest.approx({JP: 0.6, UNK: 0.4})
+    assert got[10] == pytest.approx({CN: 0.3, UNK: 0.7})
+
+
+def test_distinct_rows_groups_only_equal_rows():
+    from supplychain.risk.foreign import _distinct_rows
+
+    rows = [[1, 2], [1, 2], [2, 1], [], [1], [1, 2, 0], [], [7] * 20, [7] * 20]
+    ptr = np.cumsum([0] + [len(r) for r in rows])
+    code, first = _distinct_rows(ptr, np.array([v for r in rows for v in r], dtype=np.int64))
+    same = {(i, j) for i in range(len(rows)) for j in range(len(rows)) if code[i] == code[j]}
+    # equal short rows share a code; the two long rows (too long to pack) keep their own
+    assert same == {(i, i) for i in range(len(rows))} | {(0, 1), (1, 0), (3, 6), (6, 3)}
+    assert all(rows[first[code[i]]] == rows[i] for i in range(len(rows)))
+
+
+def test_a_supplier_with_share_zero_is_an_alternative_not_in_use(con, tmp_path):
+    # X: the US firm supplies all of it, the Chinese firm is qualified but not in use (share 0);
+    # Y: both reported with share 0, so both are taken as in use, equally
+    links = [("P1", "PR", "U", "x", 1), ("P1", "PR", "K", "x", 0), ("P1", "PR", "U", "y", 0), ("P1", "PR", "K", "y", 0)]
+    load(con, tmp_path, links, countries={"U": "US", "K": "CN"})
+    out = sc.risk.foreign_exposure(con, wave=2025).set_index("country")["exposure"].to_dict()
+    assert out == pytest.approx({"US": 0.5 + 0.25, "CN": 0.25})

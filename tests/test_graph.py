@@ -263,6 +263,16 @@ def test_sweep_on_the_sample_agrees_with_a_fixpoint(sample_db):
         assert got == _naive(net, int(root))
 
 
+def test_tiers_agree_with_scipy_shortest_paths_on_the_sample(sample_db):
+    from supplychain.graph import _tiers, _tiers_by_scipy
+
+    con, _ = sample_db
+    net = supply_network(con, wave=2025)
+    tiers = _tiers(net)
+    assert (tiers >= 0).sum() > 1000 and tiers.max() >= 4
+    np.testing.assert_array_equal(tiers, _tiers_by_scipy(net))
+
+
 # Figures and the score command on the diamond.
 
 

@@ -436,11 +436,15 @@ def country_mix(
             for m in range(req_ptr[q], req_ptr[q + 1]):
                 w = link_weight[m]
                 if propagates[m]:
-                    mix += w * node_mix[link_supplier[m]]
+                    s = link_supplier[m]
+                    for c in range(n_countries):
+                        mix[c] += w * node_mix[s, c]
                 else:
                     for j in range(direct_ptr[m], direct_ptr[m + 1]):
                         mix[direct_country[j]] += w * direct_amount[j]
-            node_mix[v] += req_weight[q] * mix
+            rw = req_weight[q]
+            for c in range(n_countries):
+                node_mix[v, c] += rw * mix[c]
             known = 0.0
             sq = 0.0
             best = -1
@@ -470,17 +474,26 @@ def country_mix(
             for m in range(req_ptr[q], req_ptr[q + 1]):
                 w = link_weight[m]
                 if propagates[m]:
-                    mix += w * node_mix[link_supplier[m]]
+                    s = link_supplier[m]
+                    for c in range(n_countries):
+                        mix[c] += w * node_mix[s, c]
                 else:
                     for j in range(direct_ptr[m], direct_ptr[m + 1]):
                         mix[direct_country[j]] += w * direct_amount[j]
-            at = mix_ptr[q]
-            for c in np.argsort(-mix):
+            # the countries present, largest first (insertion sort: a handful per part)
+            start = mix_ptr[q]
+            end = start
+            for c in range(n_countries):
                 if mix[c] <= 0.0:
-                    break
-                mix_country[at] = c
+                    continue
+                at = end
+                while at > start and mix_share[at - 1] < mix[c]:
+                    mix_share[at] = mix_share[at - 1]
+                    mix_country[at] = mix_country[at - 1]
+                    at -= 1
                 mix_share[at] = mix[c]
-                at += 1
+                mix_country[at] = c
+                end += 1
     return hhi, top, top_share, unknown_share, mix_ptr, mix_country, mix_share
 
 
@@ -535,3 +548,134 @@ def link_cascade(stopped, link_req, req_ptr, req_buyer, supplies_ptr, supplies_l
                 queue[tail] = out
                 tail += 1
     return link_stopped, req_lost, node_failed, node_cause, link_cause
+
+
+@njit(cache=True)
+def tiers_from_primes(primes, node_req_ptr, req_ptr, link_supplier):
+    """Fewest links from each node to a prime (prime = 0; -1 when none), breadth-first from
+    all primes against the flow of material. The links a buyer reports are the run
+    ``req_ptr[node_req_ptr[v]] : req_ptr[node_req_ptr[v + 1]]``."""
+    n = node_req_ptr.shape[0] - 1
+    tier = np.full(n, -1, np.int64)
+    queue = np.empty(n, np.int64)
+    tail = 0
+    for p in primes:
+        if tier[p] < 0:
+            tier[p] = 0
+            queue[tail] = p
+            tail += 1
+    head = 0
+    while head < tail:
+        v = queue[head]
+        head += 1
+        for m in range(req_ptr[node_req_ptr[v]], req_ptr[node_req_ptr[v + 1]]):
+            s = link_supplier[m]
+            if tier[s] < 0:
+                tier[s] = tier[v] + 1
+                queue[tail] = s
+                tail += 1
+    return tier
+
+
+@njit(cache=True)
+def supply_weights(req_ptr, node_req_ptr, share, value):
+    """Shares of need (foreign dependency): of each link in its requirement, of each requirement
+    in its buyer's need, by the rules of :mod:`supplychain.risk.foreign` (``share`` and ``value``
+    per link, NaN where not reported)."""
+    n_req = req_ptr.shape[0] - 1
+    n_nodes = node_req_ptr.shape[0] - 1
+    link_weight = np.zeros(share.shape[0])
+    req_value = np.zeros(n_req)
+    for q in range(n_req):
+        a, b = req_ptr[q], req_ptr[q + 1]
+        n_used = 0
+        for m in range(a, b):
+            if np.isnan(share[m]) or share[m] > 0:
+                n_used += 1
+        everyone = n_used == 0  # every supplier reported with share 0: all taken as in use
+        if everyone:
+            n_used = b - a
+        n_share = 0
+        sum_share = 0.0
+        n_value = 0
+        sum_value = 0.0
+        for m in range(a, b):
+            if value[m] > 0:
+                req_value[q] += value[m]
+            if not (everyone or np.isnan(share[m]) or share[m] > 0):
+                continue
+            if not np.isnan(share[m]):
+                n_share += 1
+                sum_share += share[m]
+            if value[m] > 0:
+                n_value += 1
+                sum_value += value[m]
+        for m in range(a, b):
+            if not (everyone or np.isnan(share[m]) or share[m] > 0):
+                continue
+            if n_share == n_used and sum_share > 0:
+                link_weight[m] = share[m] / sum_share
+            elif n_value == n_used:
+                link_weight[m] = value[m] / sum_value
+            else:
+                link_weight[m] = 1.0 / n_used
+    req_weight = np.zeros(n_req)
+    for v in range(n_nodes):
+        a, b = node_req_ptr[v], node_req_ptr[v + 1]
+        total = 0.0
+        valued = True
+        for q in range(a, b):
+            total += req_value[q]
+            if req_value[q] <= 0:
+                valued = False
+        for q in range(a, b):
+            req_weight[q] = req_value[q] / total if valued and total > 0 else 1.0 / (b - a)
+    return link_weight, req_weight
+
+
+@njit(cache=True)
+def origin_csr(key, report, country, share, unknown):
+    """Origin rows sorted by key, then report: per key, the rows of its highest report, shares
+    scaled down where they sum to more than 1, the remainder added to ``unknown`` where they sum
+    to less. Returns (keys, pointer, country, share) with the zero shares left out."""
+    n = key.shape[0]
+    keys = np.empty(n, np.int64)
+    ptr = np.zeros(n + 1, np.int64)
+    out_country = np.empty(2 * n, np.int64)
+    out_share = np.empty(2 * n)
+    n_keys = 0
+    n_out = 0
+    i = 0
+    while i < n:
+        j = i
+        while j < n and key[j] == key[i]:
+            j += 1
+        k = j - 1
+        while k > i and report[k - 1] == report[j - 1]:
+            k -= 1
+        total = 0.0
+        for r in range(k, j):
+            total += share[r]
+        scale = 1.0 / total if total > 1.0 else 1.0
+        short = 1.0 - total if total < 1.0 - 1e-9 else 0.0
+        start = n_out
+        has_unknown = False
+        for r in range(k, j):
+            s = share[r] * scale
+            if country[r] == unknown:
+                s += short
+                has_unknown = True
+            if s > 0:
+                out_country[n_out] = country[r]
+                out_share[n_out] = s
+                n_out += 1
+        if short > 0 and not has_unknown:
+            out_country[n_out] = unknown
+            out_share[n_out] = short
+            n_out += 1
+        if n_out > start:
+            keys[n_keys] = key[i]
+            n_keys += 1
+            ptr[n_keys] = n_out
+        i = j
+    return keys[:n_keys], ptr[: n_keys + 1], out_country[:n_out], out_share[:n_out]

@@ -65,6 +65,14 @@ ORIGINS_SQL = """
     GROUP BY ALL ORDER BY supplier_id, part_id, origin_country"""
 
 
+#: The rows of ORIGINS_SQL before choosing a report, ranked (``report``: the supplier's own return
+#: above any other, then the latest submission): choosing in NumPy on integer codes is faster.
+ORIGINS_RAW_SQL = """
+    SELECT m.supplier_id, m.part_id, m.origin_country, m.share,
+           coalesce(l.respondent_id = m.supplier_id, false)::BIGINT * 4294967296 + m.submission_id AS report
+    FROM material_origin m JOIN ingest_log l USING (submission_id) WHERE m.wave = ?"""
+
+
 def origins(con, *, wave: int) -> pd.DataFrame:
     """The ``material_origin`` of ``wave``, one report per (supplier, part): the supplier's own
     return first, then the latest submission. Columns: ``supplier_id``, ``part_id``,
@@ -105,11 +113,11 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
     # country index space: every company country and origin country, then unknown. Strings
     # are looked up in Arrow (pandas would make Python objects of them, slowly)
     org = (
-        run(con, ORIGINS_SQL, [net.wave]).arrow()
+        run(con, ORIGINS_RAW_SQL, [net.wave]).arrow()
         if con is not None
         else pa.table(
             {c: pa.array([], pa.string()) for c in ("supplier_id", "part_id", "origin_country")}
-            | {"share": pa.array([], pa.float64())}
+            | {"share": pa.array([], pa.float64()), "report": pa.array([], pa.int64())}
         )
     )
     comp_country = _arrow(net.companies["country"])
@@ -124,26 +132,13 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
     company = net.positions("companies", "company_id", org["supplier_id"])
     part = net.positions("parts", "part_id", org["part_id"])
     keep = (company >= 0) & (part >= 0)
-    org = pd.DataFrame(
-        {
-            "key": company[keep] * n_parts + part[keep],
-            "country": _positions(org["origin_country"], countries)[keep],
-            "share": org["share"].to_numpy()[keep],
-        }
+    origin_key, origin_ptr, origin_country, origin_share = _origin_table(
+        company[keep] * n_parts + part[keep],
+        org["report"].to_numpy()[keep],
+        _positions(org["origin_country"], countries)[keep],
+        org["share"].to_numpy()[keep],
+        unknown,
     )
-    total = org.groupby("key")["share"].transform("sum").to_numpy()
-    org["share"] = np.where(total > 1, org["share"] / np.where(total > 0, total, 1), org["share"])
-    totals = org.groupby("key", sort=True)["share"].sum()
-    short = totals[totals < 1 - 1e-9]
-    org = pd.concat(
-        [org, pd.DataFrame({"key": short.index.to_numpy(np.int64), "country": unknown, "share": 1 - short.to_numpy()})]
-    )
-    org = org.groupby(["key", "country"], sort=True, as_index=False)["share"].sum()
-    org = org[org["share"] > 0]
-    origin_key, key_of_row = np.unique(org["key"].to_numpy(np.int64), return_inverse=True)
-    origin_ptr = _ptr(key_of_row, len(origin_key))
-    origin_country = org["country"].to_numpy(np.int64)
-    origin_share = org["share"].to_numpy(float)
 
     # what each link does
     sup = net.link_supplier
@@ -166,20 +161,29 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
     kind[domestic & ~has_origin & has_inputs[sup] & ~cyclic] = PROPAGATES
     kind[domestic & ~has_origin & ~(has_inputs[sup] & ~cyclic) & ~imported & ~cyclic] = HOME
 
-    # the countries each link's need enters: one entry per link, or its origin rows
+    # the countries each link's need enters, as CSR in link order: one entry for a supplier
+    # abroad, home production or unknown; the origin rows for ORIGIN; none for PROPAGATES
     tiers = net.tiers
-    one = np.flatnonzero((kind == LOCATED) | (kind == HOME) | (kind == UNTRACED))
-    one_country = np.where(kind[one] == LOCATED, sup_cix[one], np.where(kind[one] == HOME, home_ix, unknown))
-    one_tier = tiers[sup[one]] + ((kind[one] == UNTRACED) & imported[one] & ~cyclic[one])
+    n_entries = np.where(kind == PROPAGATES, 0, 1)
     with_origin = np.flatnonzero(kind == ORIGIN)
-    starts, ends = origin_ptr[at[with_origin]], origin_ptr[at[with_origin] + 1]
-    counts = ends - starts
-    rows = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
-    entry_link = np.concatenate([one, np.repeat(with_origin, counts)])
-    entry_country = np.concatenate([one_country, origin_country[rows]])
-    entry_amount = np.concatenate([np.ones(len(one)), origin_share[rows]])
-    entry_tier = np.concatenate([one_tier, np.repeat(tiers[sup[with_origin]] + 1, counts)])
-    order = np.argsort(entry_link, kind="stable")
+    starts = origin_ptr[at[with_origin]]
+    counts = origin_ptr[at[with_origin] + 1] - starts
+    n_entries[with_origin] = counts
+    direct_ptr = np.zeros(len(ln) + 1, np.int64)
+    np.cumsum(n_entries, out=direct_ptr[1:])
+    direct_country = np.empty(direct_ptr[-1], np.int64)
+    direct_amount = np.ones(direct_ptr[-1])
+    direct_tier = np.empty(direct_ptr[-1], np.int64)
+    one = np.flatnonzero((kind == LOCATED) | (kind == HOME) | (kind == UNTRACED))
+    at_one = direct_ptr[one]
+    direct_country[at_one] = np.where(kind[one] == LOCATED, sup_cix[one], np.where(kind[one] == HOME, home_ix, unknown))
+    direct_tier[at_one] = tiers[sup[one]] + ((kind[one] == UNTRACED) & imported[one] & ~cyclic[one])
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    at_origin = np.repeat(direct_ptr[with_origin], counts) + within
+    rows = np.repeat(starts, counts) + within
+    direct_country[at_origin] = origin_country[rows]
+    direct_amount[at_origin] = origin_share[rows]
+    direct_tier[at_origin] = np.repeat(tiers[sup[with_origin]] + 1, counts)
     link_weight, req_weight = _weights(net, node_req_ptr)
     return Trace(
         net=net,
@@ -191,10 +195,10 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
         link_weight=link_weight,
         req_weight=req_weight,
         node_req_ptr=node_req_ptr,
-        direct_ptr=_ptr(entry_link, len(ln)),
-        direct_country=entry_country[order].astype(np.int64),
-        direct_amount=entry_amount[order],
-        direct_tier=entry_tier[order].astype(np.int64),
+        direct_ptr=direct_ptr,
+        direct_country=direct_country,
+        direct_amount=direct_amount,
+        direct_tier=direct_tier,
         link_origin=at,
         origin_key=origin_key,
         origin_ptr=origin_ptr,
@@ -203,45 +207,40 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
     )
 
 
+def _origin_table(key, report, country, share, unknown: int):
+    """Origin rows (``key`` = supplier × part, the ``report`` they come from, country, share)
+    reduced to one report per key — the highest ``report`` (the supplier's own return, then the
+    latest) — with shares scaled down where they sum to more than 1 and the remainder added as
+    ``unknown`` where they sum to less. Returns CSR (sorted keys, pointer, country, share): one
+    integer sort, then one compiled pass (pandas group-bys cost seconds at economy scale)."""
+    # sort by key, then report: one integer sort key where it fits (reports are few: rank them)
+    codes, uniques = pd.factorize(report, sort=True)
+    width = max(len(uniques), 1)
+    if len(key) == 0 or int(key.max()) < (1 << 62) // width:
+        combined = key * width + codes
+        sorted_already = bool(np.all(combined[1:] >= combined[:-1]))
+        order = None if sorted_already else np.argsort(combined, kind="stable")
+    else:
+        order = np.lexsort((report, key))
+    if order is not None:
+        key, report, country, share = key[order], report[order], country[order], share[order]
+    from ._kernels import origin_csr
+
+    return origin_csr(key.astype(np.int64), report.astype(np.int64), country.astype(np.int64), share.astype(np.float64), unknown)
+
+
 def _weights(net: SupplyNetwork, node_req_ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(share of each link in its requirement's need, share of each requirement in its buyer's
-    need), by the rules of the module docstring."""
+    need), by the rules of the module docstring (compiled: one pass over the links)."""
+    from ._kernels import supply_weights
+
     ln = net.links
-    req = ln["req"].to_numpy(np.int64)
-    n_req = net.n_requirements
-    share = ln["share"].to_numpy(dtype="float64", na_value=np.nan)
-    value = ln["annual_value_jpy"].to_numpy(dtype="float64", na_value=np.nan)
-    used = np.isnan(share) | (share > 0)
-    none_used = np.bincount(req, weights=used, minlength=n_req) == 0
-    used |= none_used[req]
-
-    def per_req(x):
-        return np.bincount(req, weights=x, minlength=n_req)
-
-    n_used = per_req(used)
-    n_share = per_req(used & ~np.isnan(share))
-    sum_share = per_req(np.where(used & ~np.isnan(share), share, 0.0))
-    n_value = per_req(used & (value > 0))
-    sum_value = per_req(np.where(used & (value > 0), value, 0.0))
-    by_share = (n_share == n_used) & (sum_share > 0)
-    by_value = ~by_share & (n_value == n_used)
-    w = np.where(
-        by_share[req],
-        np.nan_to_num(share) / np.where(sum_share > 0, sum_share, 1)[req],
-        np.where(by_value[req], np.nan_to_num(value) / np.where(sum_value > 0, sum_value, 1)[req], 1 / n_used[req]),
+    return supply_weights(
+        net.req_ptr,
+        node_req_ptr,
+        ln["share"].to_numpy(dtype="float64", na_value=np.nan),
+        ln["annual_value_jpy"].to_numpy(dtype="float64", na_value=np.nan),
     )
-    link_weight = np.where(used, w, 0.0)
-    # parts of a buyer: by annual value when every part has one, else equally
-    req_value = per_req(np.where(value > 0, value, 0.0))
-    node_of_req = net.req_buyer
-    n_nodes = len(node_req_ptr) - 1
-    n_parts = np.diff(node_req_ptr)
-    all_valued = np.bincount(node_of_req, weights=req_value > 0, minlength=n_nodes) == n_parts
-    node_value = np.bincount(node_of_req, weights=req_value, minlength=n_nodes)
-    req_weight = np.where(
-        all_valued[node_of_req], req_value / np.where(node_value > 0, node_value, 1)[node_of_req], 1 / n_parts[node_of_req]
-    )
-    return link_weight, req_weight
 
 
 def _flow(tr: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -446,6 +445,39 @@ def _mix_text(codes: np.ndarray, ptr: np.ndarray, country: np.ndarray, share: np
     return text
 
 
+def _distinct_rows(ptr: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the rows of a CSR (``ptr``, non-negative integer ``values``): a code per row, equal
+    for rows with the same values, and the first row of each code. Rows short enough are packed
+    exactly into one integer (their values side by side); longer rows, rare, keep codes of their
+    own (never merged, so never wrongly)."""
+    n = len(ptr) - 1
+    counts = np.diff(ptr)
+    bits = max(int(values.max(initial=0)).bit_length(), 1)
+    fit = max((62 - 4) // bits, 0)
+    short = counts <= min(fit, 15)
+    packed = counts.astype(np.int64)  # the count in the low 4 bits, then the values
+    owner = np.repeat(np.arange(n), counts)
+    position = np.arange(len(values)) - np.repeat(ptr[:-1], counts)
+    inside = short[owner]
+    shifted = values[inside].astype(np.int64) << (4 + bits * position[inside])
+    if len(shifted):  # the values of a row are adjacent: add them up row by row
+        rows = owner[inside]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        packed[rows[starts]] += np.add.reduceat(shifted, starts)
+    packed[~short] = -1 - np.flatnonzero(~short)  # a code of their own
+    _, first_of, code = np.unique(packed, return_index=True, return_inverse=True)
+    return code.astype(np.int64), first_of
+
+
+def _csr_rows(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pointer, indices into the original values) of the CSR made of some of its ``rows``."""
+    counts = ptr[rows + 1] - ptr[rows]
+    new_ptr = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(counts, out=new_ptr[1:])
+    index = np.repeat(ptr[rows], counts) + np.arange(new_ptr[-1]) - np.repeat(new_ptr[:-1], counts)
+    return new_ptr, index
+
+
 def country_concentration(
     con=None, *, wave: int | None = None, program=None, network: SupplyNetwork | None = None, config=None
 ) -> pd.DataFrame:
@@ -483,26 +515,43 @@ def country_concentration(
     groups = np.array([options.country_group(c) for c in tr.countries.tolist()], dtype=object)
     foreign = np.bincount(mix_req, weights=mix_share * ~np.isin(groups[mix_country], ["domestic", "unknown"]), minlength=n_req)
     concern = np.bincount(mix_req, weights=mix_share * (groups[mix_country] == "concern"), minlength=n_req)
-    countries = _mix_text(tr.countries, mix_ptr, mix_country, mix_share)
-    labels = net.node_labels()
+    # the mixes repeat (many parts are all domestic, all from one country): write each distinct
+    # mix once and keep the column dictionary-encoded
+    pct = np.clip(np.rint(100 * mix_share).astype(np.int64), 0, 100)
+    mix_code, first_of = _distinct_rows(mix_ptr, mix_country * 101 + pct)
+    sub_ptr, sub_index = _csr_rows(mix_ptr, first_of)
+    texts = _mix_text(tr.countries, sub_ptr, mix_country[sub_index], mix_share[sub_index])
+    text_code, text_values = pd.factorize(pd.Series(texts, dtype=object))  # a text can come from two codes
     buyer = net.req_buyer
-    out = pd.DataFrame(
+    company = net.node_company[buyer]
+    # order by program, buyer label, part id on integer codes (programs and parts are numbered
+    # in id order; labels are ranked once)
+    label_rank = np.empty(len(net.companies), np.int64)
+    label_rank[pc.sort_indices(_arrow(net.companies["label"])).to_numpy()] = np.arange(len(net.companies))
+    order = np.lexsort((net.req_part, label_rank[company], net.node_program[buyer]))
+    take = pa.array(order)
+    company_t, part_t = pa.array(company[order]), pa.array(net.req_part[order])
+    part_names = pc.coalesce(_arrow(net.parts["part_name"]), _arrow(net.parts["part_id"]))
+    table = pa.table(
         {
-            "program": net.column("programs", "program_id")[net.node_program[buyer]],
-            "buyer": labels[buyer],
-            "buyer_name": net.column("companies", "name")[net.node_company[buyer]],
-            "part": net.part_names(net.req_part),
-            "part_id": net.part_ids(net.req_part),
-            "hhi": np.round(hhi, 1),
-            "top_country": np.where(top >= 0, tr.countries[np.maximum(top, 0)], None),
-            "top_share": top_share,
-            "foreign_share": foreign,
-            "concern_share": concern,
-            "unknown_share": unknown_share,
-            "countries": countries,
-            "country_lists": options.label,
+            "program": _arrow(net.programs["program_id"]).take(pa.array(net.node_program[buyer][order])),
+            "buyer": _arrow(net.companies["label"]).take(company_t),
+            "buyer_name": _arrow(net.companies["name"]).take(company_t),
+            "part": part_names.take(part_t),
+            "part_id": _arrow(net.parts["part_id"]).take(part_t),
+            "hhi": pa.array(np.round(hhi, 1)).take(take),
+            "top_country": pa.array(np.where(top >= 0, tr.countries[np.maximum(top, 0)], None), pa.string()).take(take),
+            "top_share": pa.array(top_share).take(take),
+            "foreign_share": pa.array(foreign).take(take),
+            "concern_share": pa.array(concern).take(take),
+            "unknown_share": pa.array(unknown_share).take(take),
+            "countries": pa.DictionaryArray.from_arrays(
+                pa.array(text_code[mix_code[order]], pa.int32(), mask=text_code[mix_code[order]] < 0),
+                pa.array(np.asarray(text_values, dtype=object), pa.string()),
+            ),
         }
     )
-    out = out.sort_values(["program", "buyer", "part_id"], kind="stable", ignore_index=True)
+    out = table.to_pandas()
+    out["country_lists"] = options.label
     out.attrs["country_lists"] = options.label
     return out

@@ -12,6 +12,7 @@ from ..graph import _check_wave, quality_findings, supply_network
 from ..survey.schema import tables
 from .esri import esri
 from .foreign import country_concentration, foreign_exposure
+from .ownership import foreign_control
 from .propagation import criticality, hidden_convergence
 from .sourcing import sourcing
 
@@ -27,14 +28,15 @@ RESULT_TABLES = (
     "esri",
     "foreign_exposure",
     "country_concentration",
+    "foreign_control",
     "graph_finding",
 )
 
 
 def score(con, *, wave: int, with_esri: bool = True, progress: bool = False) -> dict[str, pd.DataFrame]:
     """Run sourcing, hidden convergence, criticality, ESRI (unless ``with_esri`` is false),
-    foreign exposure and country concentration (with the configured country lists) and the
-    graph's data-quality findings for ``wave``, and store each in its table (replacing that
+    foreign exposure, country concentration and foreign control (with the configured country
+    lists and thresholds) and the graph's data-quality findings for ``wave``, and store each in its table (replacing that
     wave's earlier results, in one transaction). Returns the results by table name, each with
     ``attrs["seconds"]``."""
     wave = _check_wave(con, wave)
@@ -65,6 +67,7 @@ def score(con, *, wave: int, with_esri: bool = True, progress: bool = False) -> 
         "esri": lambda: esri(con, wave=wave),
         "foreign_exposure": lambda: foreign_exposure(con, network=network),
         "country_concentration": lambda: country_concentration(con, network=network),
+        "foreign_control": lambda: foreign_control(con, wave=wave),
         "graph_finding": lambda: quality_findings(network),
     }
     for name in steps:
