@@ -679,3 +679,92 @@ def origin_csr(key, report, country, share, unknown):
             ptr[n_keys] = n_out
         i = j
     return keys[:n_keys], ptr[: n_keys + 1], out_country[:n_out], out_share[:n_out]
+
+
+@njit(cache=True)
+def trace_links(
+    link_supplier,
+    link_buyer,
+    node_company,
+    link_part,
+    n_parts,
+    company_country,  # country index of each company
+    home,
+    unknown,
+    node_req_ptr,
+    scc,  # strongly connected component of each node
+    imported,
+    tiers,
+    origin_key,  # sorted company * n_parts + part keys with origin rows
+    company_start,  # company -> first of its keys in origin_key
+    origin_ptr,
+    origin_country,
+    origin_share,
+):
+    """What each link does with the need that reaches it (foreign dependency; kinds ORIGIN=0,
+    LOCATED=1, PROPAGATES=2, HOME=3, UNTRACED=4 of :mod:`supplychain.risk.foreign`), the origin
+    key of its (supplier, part) or -1, and the countries its need enters as CSR (country,
+    amount, tier at which it enters)."""
+    n = link_supplier.shape[0]
+    kind = np.empty(n, np.int8)
+    link_origin = np.full(n, -1, np.int64)
+    count = np.zeros(n + 1, np.int64)
+    for m in range(n):
+        s = link_supplier[m]
+        c = node_company[s]
+        key = c * n_parts + link_part[m]
+        lo, hi = company_start[c], company_start[c + 1]
+        while lo < hi:  # binary search among the company's keys
+            mid = (lo + hi) // 2
+            if origin_key[mid] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < company_start[c + 1] and origin_key[lo] == key:
+            link_origin[m] = lo
+        country = company_country[c]
+        cyclic = scc[s] == scc[link_buyer[m]]
+        if country != home:
+            k = 1 if country != unknown else 4
+        elif link_origin[m] >= 0:
+            k = 0
+        elif node_req_ptr[s + 1] > node_req_ptr[s] and not cyclic:
+            k = 2
+        elif not imported[m] and not cyclic:
+            k = 3
+        else:
+            k = 4
+        kind[m] = k
+        if k == 0:
+            count[m + 1] = origin_ptr[link_origin[m] + 1] - origin_ptr[link_origin[m]]
+        elif k != 2:
+            count[m + 1] = 1
+    ptr = np.cumsum(count)
+    total = ptr[n]
+    direct_country = np.empty(total, np.int64)
+    direct_amount = np.ones(total)
+    direct_tier = np.empty(total, np.int64)
+    for m in range(n):
+        s = link_supplier[m]
+        at = ptr[m]
+        k = kind[m]
+        if k == 0:
+            o = link_origin[m]
+            for j in range(origin_ptr[o], origin_ptr[o + 1]):
+                direct_country[at] = origin_country[j]
+                direct_amount[at] = origin_share[j]
+                direct_tier[at] = tiers[s] + 1
+                at += 1
+        elif k == 1:
+            direct_country[at] = company_country[node_company[s]]
+            direct_tier[at] = tiers[s]
+        elif k == 3:
+            direct_country[at] = home
+            direct_tier[at] = tiers[s]
+        elif k == 4:
+            direct_country[at] = unknown
+            # an imported domestic leaf: the origin lies a tier below; a cycle: here
+            direct_tier[at] = tiers[s] + (
+                1 if imported[m] and scc[s] != scc[link_buyer[m]] and company_country[node_company[s]] == home else 0
+            )
+    return kind, link_origin, ptr, direct_country, direct_amount, direct_tier

@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.sparse import csgraph
 
-from ..db import run
+from ..db import registered, run
 from ..graph import SupplyNetwork, _arrow, _positions, _ptr
 from ..options import UNKNOWN, Options, load_options
 from .propagation import _network
@@ -65,12 +65,19 @@ ORIGINS_SQL = """
     GROUP BY ALL ORDER BY supplier_id, part_id, origin_country"""
 
 
-#: The rows of ORIGINS_SQL before choosing a report, ranked (``report``: the supplier's own return
-#: above any other, then the latest submission): choosing in NumPy on integer codes is faster.
-ORIGINS_RAW_SQL = """
-    SELECT m.supplier_id, m.part_id, m.origin_country, m.share,
+#: The rows of ORIGINS_SQL before choosing a report, as the network's integer codes (tables
+#: _sc_tr_companies, _sc_tr_parts, _sc_tr_countries: id -> ix), ranked (``report``: the
+#: supplier's own return above any other, then the latest submission): the choice is made on
+#: the codes afterwards, faster than grouping strings.
+ORIGINS_CODED_SQL = """
+    SELECT c.ix AS company, p.ix AS part, k.ix AS country, m.share,
            coalesce(l.respondent_id = m.supplier_id, false)::BIGINT * 4294967296 + m.submission_id AS report
-    FROM material_origin m JOIN ingest_log l USING (submission_id) WHERE m.wave = ?"""
+    FROM material_origin m
+    JOIN ingest_log l USING (submission_id)
+    JOIN _sc_tr_companies c ON c.id = m.supplier_id
+    JOIN _sc_tr_parts p ON p.id = m.part_id
+    JOIN _sc_tr_countries k ON k.id = m.origin_country
+    WHERE m.wave = ?"""
 
 
 def origins(con, *, wave: int) -> pd.DataFrame:
@@ -110,80 +117,71 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
     n_parts = max(len(net.parts), 1)
     ln = net.links
     home = options.home
-    # country index space: every company country and origin country, then unknown. Strings
-    # are looked up in Arrow (pandas would make Python objects of them, slowly)
-    org = (
-        run(con, ORIGINS_RAW_SQL, [net.wave]).arrow()
-        if con is not None
-        else pa.table(
-            {c: pa.array([], pa.string()) for c in ("supplier_id", "part_id", "origin_country")}
-            | {"share": pa.array([], pa.float64()), "report": pa.array([], pa.int64())}
-        )
-    )
+    # country index space: every company country and origin country, then unknown
     comp_country = _arrow(net.companies["country"])
-    seen = pa.concat_arrays([pc.unique(comp_country.drop_null()), pc.unique(_arrow(org["origin_country"]))]).to_pylist()
+    seen = pc.unique(comp_country.drop_null()).to_pylist()
+    if con is not None:
+        seen += [
+            c for (c,) in run(con, "SELECT DISTINCT origin_country FROM material_origin WHERE wave = ?", [net.wave]).fetchall()
+        ]
     codes = sorted((set(seen) | {home}) - {UNKNOWN})
     countries = np.array([*codes, UNKNOWN], dtype=object)
     unknown, home_ix = len(countries) - 1, codes.index(home)
     comp_cix = _positions(comp_country, countries)
     comp_cix[comp_cix < 0] = unknown
 
-    # material origins keyed by (company index, part index), normalised to sum to 1
-    company = net.positions("companies", "company_id", org["supplier_id"])
-    part = net.positions("parts", "part_id", org["part_id"])
-    keep = (company >= 0) & (part >= 0)
+    # material origins as integer codes: the database joins them to the network's numbering
+    # (no string crosses into Python)
+    if con is None:
+        org = {c: np.zeros(0, np.int64) for c in ("company", "part", "country", "report")} | {"share": np.zeros(0)}
+    else:
+        numbering = {
+            "_sc_tr_companies": pa.table(
+                {"id": _arrow(net.companies["company_id"]), "ix": pa.array(np.arange(len(net.companies)))}
+            ),
+            "_sc_tr_parts": pa.table({"id": _arrow(net.parts["part_id"]), "ix": pa.array(np.arange(len(net.parts)))}),
+            "_sc_tr_countries": pa.table(
+                {"id": pa.array(countries.tolist(), pa.string()), "ix": pa.array(np.arange(len(countries)))}
+            ),
+        }
+        with (
+            registered(con, "_sc_tr_companies", numbering["_sc_tr_companies"]),
+            registered(con, "_sc_tr_parts", numbering["_sc_tr_parts"]),
+            registered(con, "_sc_tr_countries", numbering["_sc_tr_countries"]),
+        ):
+            result = run(con, ORIGINS_CODED_SQL, [net.wave]).arrow()
+        org = {c: result[c].to_numpy() for c in result.column_names}
+    key = org["company"].astype(np.int64) * n_parts + org["part"]
     origin_key, origin_ptr, origin_country, origin_share = _origin_table(
-        company[keep] * n_parts + part[keep],
-        org["report"].to_numpy()[keep],
-        _positions(org["origin_country"], countries)[keep],
-        org["share"].to_numpy()[keep],
-        unknown,
+        key, org["report"], org["country"], org["share"], unknown
     )
 
-    # what each link does
-    sup = net.link_supplier
-    buyer = net.link_buyer
-    sup_company = net.node_company[sup]
-    part_codes = ln["part"].to_numpy(np.int64)
-    link_key = sup_company.astype(np.int64) * n_parts + part_codes
-    at = pc.index_in(pa.array(link_key), value_set=pa.array(origin_key, pa.int64())).fill_null(-1).to_numpy(zero_copy_only=False)
-    has_origin = at >= 0
-    sup_cix = comp_cix[sup_company]
-    node_req_ptr = _ptr(net.req_buyer, net.n_nodes)
-    has_inputs = np.diff(node_req_ptr) > 0
-    _, scc = csgraph.connected_components(net.adjacency(), directed=True, connection="strong")
-    cyclic = scc[sup] == scc[buyer]
-    imported = ln["imported"].to_numpy(dtype="float64", na_value=0.0) > 0
-    domestic = sup_cix == home_ix
-    kind = np.full(len(ln), UNTRACED, np.int8)
-    kind[~domestic & (sup_cix != unknown)] = LOCATED
-    kind[domestic & has_origin] = ORIGIN
-    kind[domestic & ~has_origin & has_inputs[sup] & ~cyclic] = PROPAGATES
-    kind[domestic & ~has_origin & ~(has_inputs[sup] & ~cyclic) & ~imported & ~cyclic] = HOME
+    # what each link does, and the countries its need enters (compiled: one pass over links)
+    from ._kernels import trace_links
 
-    # the countries each link's need enters, as CSR in link order: one entry for a supplier
-    # abroad, home production or unknown; the origin rows for ORIGIN; none for PROPAGATES
-    tiers = net.tiers
-    n_entries = np.where(kind == PROPAGATES, 0, 1)
-    with_origin = np.flatnonzero(kind == ORIGIN)
-    starts = origin_ptr[at[with_origin]]
-    counts = origin_ptr[at[with_origin] + 1] - starts
-    n_entries[with_origin] = counts
-    direct_ptr = np.zeros(len(ln) + 1, np.int64)
-    np.cumsum(n_entries, out=direct_ptr[1:])
-    direct_country = np.empty(direct_ptr[-1], np.int64)
-    direct_amount = np.ones(direct_ptr[-1])
-    direct_tier = np.empty(direct_ptr[-1], np.int64)
-    one = np.flatnonzero((kind == LOCATED) | (kind == HOME) | (kind == UNTRACED))
-    at_one = direct_ptr[one]
-    direct_country[at_one] = np.where(kind[one] == LOCATED, sup_cix[one], np.where(kind[one] == HOME, home_ix, unknown))
-    direct_tier[at_one] = tiers[sup[one]] + ((kind[one] == UNTRACED) & imported[one] & ~cyclic[one])
-    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    at_origin = np.repeat(direct_ptr[with_origin], counts) + within
-    rows = np.repeat(starts, counts) + within
-    direct_country[at_origin] = origin_country[rows]
-    direct_amount[at_origin] = origin_share[rows]
-    direct_tier[at_origin] = np.repeat(tiers[sup[with_origin]] + 1, counts)
+    node_req_ptr = _ptr(net.req_buyer, net.n_nodes)
+    _, scc = csgraph.connected_components(net.adjacency(), directed=True, connection="strong")
+    company_start = np.searchsorted(origin_key, np.arange(len(net.companies) + 1, dtype=np.int64) * n_parts)
+    kind, at, direct_ptr, direct_country, direct_amount, direct_tier = trace_links(
+        net.link_supplier.astype(np.int64),
+        net.link_buyer.astype(np.int64),
+        net.node_company.astype(np.int64),
+        ln["part"].to_numpy(np.int64),
+        n_parts,
+        comp_cix.astype(np.int64),
+        home_ix,
+        unknown,
+        node_req_ptr,
+        scc.astype(np.int64),
+        ln["imported"].to_numpy(dtype="float64", na_value=0.0) > 0,
+        net.tiers,
+        origin_key.astype(np.int64),
+        company_start.astype(np.int64),
+        origin_ptr,
+        origin_country.astype(np.int64),
+        origin_share.astype(np.float64),
+    )
+    sup_cix = comp_cix[net.node_company[net.link_supplier]]
     link_weight, req_weight = _weights(net, node_req_ptr)
     return Trace(
         net=net,
@@ -213,16 +211,16 @@ def _origin_table(key, report, country, share, unknown: int):
     latest) — with shares scaled down where they sum to more than 1 and the remainder added as
     ``unknown`` where they sum to less. Returns CSR (sorted keys, pointer, country, share): one
     integer sort, then one compiled pass (pandas group-bys cost seconds at economy scale)."""
-    # sort by key, then report: one integer sort key where it fits (reports are few: rank them)
-    codes, uniques = pd.factorize(report, sort=True)
-    width = max(len(uniques), 1)
-    if len(key) == 0 or int(key.max()) < (1 << 62) // width:
-        combined = key * width + codes
-        sorted_already = bool(np.all(combined[1:] >= combined[:-1]))
-        order = None if sorted_already else np.argsort(combined, kind="stable")
-    else:
-        order = np.lexsort((report, key))
-    if order is not None:
+    # sorted by key, then report: one integer sort (the reports are few enough to rank), unless
+    # they come sorted (sorting in the database was slower)
+    step_key = np.diff(key)
+    if len(key) > 1 and not bool(np.all((step_key > 0) | ((step_key == 0) & (np.diff(report) >= 0)))):
+        codes, uniques = pd.factorize(report, sort=True)
+        width = max(len(uniques), 1)
+        if int(key.max()) < (1 << 62) // width:
+            order = np.argsort(key * width + codes, kind="stable")
+        else:
+            order = np.lexsort((report, key))
         key, report, country, share = key[order], report[order], country[order], share[order]
     from ._kernels import origin_csr
 
