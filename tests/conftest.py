@@ -133,6 +133,11 @@ def load_network(con, tmp_path, links, **kwargs):
     """Ingest :func:`network_return` and return a function from ref to company label."""
     res = sc.ingest(con, write_csv_return(tmp_path / "net", network_return(links, **kwargs)))
     assert res.ok, res.to_frame()
+    return labels_by_ref(con)
+
+
+def labels_by_ref(con):
+    """A function from a company ref of the returns loaded to the company's label."""
     ids = dict(
         con.execute(
             "SELECT r.company_ref, coalesce(c.corporate_number, c.company_id) FROM company_report r JOIN company c USING (company_id)"

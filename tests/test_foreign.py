@@ -8,7 +8,7 @@ import supplychain as sc
 from supplychain.exceptions import SupplyChainError
 from supplychain.options import load_options
 
-from .conftest import network_return, write_csv_return
+from .conftest import labels_by_ref, network_return, write_csv_return
 
 
 def load(con, tmp_path, links, *, countries=None, origins=(), columns=None, **kwargs):
@@ -31,12 +31,7 @@ def load(con, tmp_path, links, *, countries=None, origins=(), columns=None, **kw
         ret["material_origin"] = [["supplier_ref", "part", "origin_country", "share"], *[list(o) for o in origins]]
     res = sc.ingest(con, write_csv_return(tmp_path / "net", ret))
     assert res.ok, res.to_frame()
-    ids = dict(
-        con.execute(
-            "SELECT r.company_ref, coalesce(c.corporate_number, c.company_id) FROM company_report r JOIN company c USING (company_id)"
-        ).fetchall()
-    )
-    return ids.__getitem__
+    return labels_by_ref(con)
 
 
 # The prime PR needs an airframe from A (300 yen) and electronics from D in the US (100 yen): by

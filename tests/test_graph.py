@@ -332,10 +332,24 @@ def test_score_command_stores_results_and_prints_chokepoints(tmp_path, capsys):
         counts = {
             t: con.execute(f"SELECT count(*) FROM {t} WHERE wave = 2025").fetchone()[0]
             for t in ("sourcing", "criticality", "hidden_convergence", "esri", "graph_finding")
+            + ("foreign_exposure", "country_concentration", "foreign_control")
         }
+        # every firm of the diamond is domestic and reports no imports: all home production
+        stored = con.execute("SELECT program, country, exposure, first_tier FROM foreign_exposure").fetchall()
     finally:
         con.close()
-    assert counts == {"sourcing": 4, "criticality": 5, "hidden_convergence": 1, "esri": 5, "graph_finding": 0}
+    assert counts == {
+        "sourcing": 4,
+        "criticality": 5,
+        "hidden_convergence": 1,
+        "esri": 5,
+        "graph_finding": 0,
+        "foreign_exposure": 1,
+        "country_concentration": 4,
+        "foreign_control": 0,
+    }
+    assert stored == [("P1", "JP", 1.0, 1)]
+    assert "P1         domestic 100%  concern   0%  unknown   0%  largest abroad: -" in out
     # scoring again replaces, never duplicates
     assert main(["--db", str(db), "-q", "score", "--no-esri"]) == 0
     con = sc.connect(db, read_only=True)

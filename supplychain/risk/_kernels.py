@@ -393,6 +393,24 @@ def exposure_flow(node_req_ptr, req_ptr, link_supplier, propagates, req_weight, 
 
 
 @njit(cache=True)
+def _requirement_mix(
+    q, mix, req_ptr, link_supplier, propagates, link_weight, node_mix, direct_ptr, direct_country, direct_amount
+):
+    """Fill ``mix`` with the country mix of requirement ``q``: its links' weights times their
+    supplier's mix (a link that propagates) or their direct countries."""
+    mix[:] = 0.0
+    for m in range(req_ptr[q], req_ptr[q + 1]):
+        w = link_weight[m]
+        if propagates[m]:
+            s = link_supplier[m]
+            for c in range(mix.shape[0]):
+                mix[c] += w * node_mix[s, c]
+        else:
+            for j in range(direct_ptr[m], direct_ptr[m + 1]):
+                mix[direct_country[j]] += w * direct_amount[j]
+
+
+@njit(cache=True)
 def country_mix(
     order,
     node_req_ptr,
@@ -432,16 +450,9 @@ def country_mix(
     for k in range(order.shape[0] - 1, -1, -1):
         v = order[k]
         for q in range(node_req_ptr[v], node_req_ptr[v + 1]):
-            mix[:] = 0.0
-            for m in range(req_ptr[q], req_ptr[q + 1]):
-                w = link_weight[m]
-                if propagates[m]:
-                    s = link_supplier[m]
-                    for c in range(n_countries):
-                        mix[c] += w * node_mix[s, c]
-                else:
-                    for j in range(direct_ptr[m], direct_ptr[m + 1]):
-                        mix[direct_country[j]] += w * direct_amount[j]
+            _requirement_mix(
+                q, mix, req_ptr, link_supplier, propagates, link_weight, node_mix, direct_ptr, direct_country, direct_amount
+            )
             rw = req_weight[q]
             for c in range(n_countries):
                 node_mix[v, c] += rw * mix[c]
@@ -470,16 +481,9 @@ def country_mix(
     mix_share = np.empty(n_mix, np.float64)
     for v in range(n_nodes):
         for q in range(node_req_ptr[v], node_req_ptr[v + 1]):
-            mix[:] = 0.0
-            for m in range(req_ptr[q], req_ptr[q + 1]):
-                w = link_weight[m]
-                if propagates[m]:
-                    s = link_supplier[m]
-                    for c in range(n_countries):
-                        mix[c] += w * node_mix[s, c]
-                else:
-                    for j in range(direct_ptr[m], direct_ptr[m + 1]):
-                        mix[direct_country[j]] += w * direct_amount[j]
+            _requirement_mix(
+                q, mix, req_ptr, link_supplier, propagates, link_weight, node_mix, direct_ptr, direct_country, direct_amount
+            )
             # the countries present, largest first (insertion sort: a handful per part)
             start = mix_ptr[q]
             end = start
@@ -768,3 +772,51 @@ def trace_links(
                 1 if imported[m] and scc[s] != scc[link_buyer[m]] and company_country[node_company[s]] == home else 0
             )
     return kind, link_origin, ptr, direct_country, direct_amount, direct_tier
+
+
+@njit(cache=True)
+def exposure_by_program(
+    flow,
+    direct_ptr,
+    direct_country,
+    direct_amount,
+    direct_tier,
+    link_program,
+    link_part,
+    link_company,
+    n_programs,
+    n_countries,
+    n_parts,
+    n_companies,
+):
+    """Per (program, country): exposure (sum of flow × amount), the smallest entry tier, and the
+    distinct parts and supplier companies through which the country enters. The links must come
+    program by program (they do: sorted by requirement, requirements by (program, company)
+    node), so a stamp per (country, part) and (country, company) counts each once per program."""
+    exposure = np.zeros((n_programs, n_countries))
+    first_tier = np.full((n_programs, n_countries), -1, np.int64)
+    parts = np.zeros((n_programs, n_countries), np.int64)
+    suppliers = np.zeros((n_programs, n_countries), np.int64)
+    part_seen = np.full((n_countries, n_parts), -1, np.int64)
+    company_seen = np.full((n_countries, n_companies), -1, np.int64)
+    for m in range(flow.shape[0]):
+        f = flow[m]
+        if f <= 0.0:
+            continue
+        p = link_program[m]
+        for j in range(direct_ptr[m], direct_ptr[m + 1]):
+            amount = f * direct_amount[j]
+            if amount <= 0.0:
+                continue
+            c = direct_country[j]
+            exposure[p, c] += amount
+            t = direct_tier[j]
+            if first_tier[p, c] < 0 or t < first_tier[p, c]:
+                first_tier[p, c] = t
+            if part_seen[c, link_part[m]] != p:
+                part_seen[c, link_part[m]] = p
+                parts[p, c] += 1
+            if company_seen[c, link_company[m]] != p:
+                company_seen[c, link_company[m]] = p
+                suppliers[p, c] += 1
+    return exposure, first_tier, parts, suppliers

@@ -281,6 +281,44 @@ def _entries(tr: Trace) -> pd.DataFrame:
     )
 
 
+def _by_program(tr: Trace) -> pd.DataFrame:
+    """Exposure, first tier, parts and suppliers per (program, country) with exposure > 0, as
+    codes (one compiled pass; links come program by program)."""
+    from ._kernels import exposure_by_program
+
+    net = tr.net
+    flow, _, _ = _flow(tr)
+    program = net.links["program"].to_numpy(np.int64)
+    if len(program) and not bool(np.all(program[1:] >= program[:-1])):
+        raise AssertionError("links are expected program by program")  # _network_from_codes sorts them so
+    n_programs, n_countries = len(net.programs), len(tr.countries)
+    exposure, first_tier, parts, suppliers = exposure_by_program(
+        flow,
+        tr.direct_ptr,
+        tr.direct_country,
+        tr.direct_amount,
+        tr.direct_tier,
+        program,
+        net.links["part"].to_numpy(np.int64),
+        net.node_company[net.link_supplier].astype(np.int64),
+        n_programs,
+        n_countries,
+        max(len(net.parts), 1),
+        max(len(net.companies), 1),
+    )
+    p, c = np.nonzero(exposure > 0)
+    return pd.DataFrame(
+        {
+            "program": p,
+            "country": c,
+            "exposure": exposure[p, c],
+            "first_tier": first_tier[p, c],
+            "n_parts": parts[p, c],
+            "n_suppliers": suppliers[p, c],
+        }
+    )
+
+
 def exposure_by_tier(
     con=None, *, wave: int | None = None, program=None, network: SupplyNetwork | None = None, config=None
 ) -> pd.DataFrame:
@@ -382,14 +420,7 @@ def foreign_exposure(
     """
     tr, options = _prepare(con, wave, program, network, config)
     net = tr.net
-    frame = _entries(tr)
-    out = frame.groupby(["program", "country"], sort=True).agg(
-        exposure=("exposure", "sum"),
-        first_tier=("first_tier", "min"),
-        n_parts=("part", "nunique"),
-        n_suppliers=("supplier", "nunique"),
-    )
-    out = out.reset_index()
+    out = _by_program(tr)
     # programs of the wave with no supply reported (or none reaching the prime): all unknown
     programs = net.programs[["program_id", "name"]]
     if con is not None:
