@@ -195,6 +195,7 @@ def export_ban(
         "kind": "export_ban",
         "country": country,
         "parts": parts if parts is None or isinstance(parts, str) else list(parts),
+        "config": options.label,  # whose material classes resolved the parts
     }
     paths = _Paths(net, node_failed, node_cause, link_cause, country)
     causes = {"located": f"exported from {country}", "only": f"material only from {country}"}

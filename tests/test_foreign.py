@@ -157,6 +157,7 @@ def test_export_ban_on_a_sole_source_loses_the_chain_above_it(con, tmp_path):
     stopped = res.links_stopped.set_index("part")["cause"].to_dict()
     assert stopped == {"磁石": "exported from CN", "機体": "supplier failed"}
     assert res.summary["programs_lost"] == 1 and res.summary["program_value_lost"] == 5e9
+    assert res.scenario == {"kind": "export_ban", "country": "CN", "parts": None, "config": load_options().label}
     # the US is not in this scenario: electronics still come
     assert sc.scenario.export_ban(con, wave=2025, country="US").summary["programs_lost"] == 1
     assert sc.scenario.export_ban(con, wave=2025, country="DE").summary["links_stopped"] == 0
