@@ -11,6 +11,7 @@ from .foreign import country_concentration, exposure_by_tier, foreign_exposure
 from .ownership import foreign_control, ownership_chains
 from .propagation import criticality, hidden_convergence
 from .sourcing import sourcing
+from .withdrawal import withdrawal_features, withdrawal_labels
 
 __all__ = [
     "sourcing",
@@ -22,4 +23,6 @@ __all__ = [
     "country_concentration",
     "ownership_chains",
     "foreign_control",
+    "withdrawal_features",
+    "withdrawal_labels",
 ]
