@@ -8,15 +8,17 @@ from supplychain.risk.withdrawal import withdrawal_features, withdrawal_labels
 
 from .conftest import write_csv_return
 
-COMPANIES = [["company_ref", "name", "country", "prefecture_code", "is_prime"]] + [
-    [r, f"{r}社", "JP", "13", "yes" if r == "PR" else ""] for r in ("PR", "A", "B", "C")
-]
+
+def companies(employees_of_a=120):
+    return [["company_ref", "name", "country", "prefecture_code", "is_prime", "employees"]] + [
+        [r, f"{r}社", "JP", "13", "yes" if r == "PR" else "", employees_of_a if r == "A" else ""] for r in ("PR", "A", "B", "C")
+    ]
 
 
-def wave_return(wave, supply, status, *, cyber=None, events=None):
+def wave_return(wave, supply, status, *, cyber=None, events=None, employees_of_a=120):
     ret = {
         "respondent": [["wave", "respondent_corporate_number", "respondent_name"], [wave, "", "撤退試験"]],
-        "companies": COMPANIES,
+        "companies": companies(employees_of_a),
         "programs": [["program", "name", "prime_ref"], ["P1", "装備1", "PR"], ["P2", "装備2", "PR"]],
         "supply": [["program", "buyer_ref", "supplier_ref", "part", "annual_value_jpy"], *supply],
         "status": [["company_ref", "defense_sales_share", "defense_margin", "order_trend", "withdrawal_intent"], *status],
@@ -84,3 +86,22 @@ def test_labels_from_events_and_decided_exits(con, waves):
     # B announced within the year; C had decided and supplies nothing at the next wave
     assert labels == {"A社": 0.0, "B社": 1.0, "C社": 1.0}
     assert withdrawal_labels(con, wave=2025).isna().all()  # no next wave yet
+
+
+def test_features_use_nothing_from_later_waves(con, tmp_path):
+    # the features of 2024 are the same before and after 2025 is loaded (no leakage from the future)
+    w2024 = wave_return(2024, [["P1", "PR", "A", "x", 300]], [["A", 0.10, 0.02, "decreasing", "none"]])
+    assert sc.ingest(con, write_csv_return(tmp_path / "2024", w2024)).ok
+    before = withdrawal_features(con, wave=2024)
+    w2025 = wave_return(
+        2025,
+        [["P1", "PR", "A", "x", 900], ["P2", "PR", "A", "y", 50]],
+        [["A", 0.5, -0.2, "increasing", "decided"]],
+        cyber=[["A", "no", "no", "no", "no", "no"]],
+        events=[["A", "2024-05-01", "later"]],
+        employees_of_a=40,
+    )
+    assert sc.ingest(con, write_csv_return(tmp_path / "2025", w2025)).ok
+    after = withdrawal_features(con, wave=2024)
+    assert before.equals(after) and before["employees"].tolist() == [120.0]  # 2025 reports 40: not seen at 2024
+    assert withdrawal_labels(con, wave=2024).to_dict() == {before["company_id"].iloc[0]: 1.0}  # the label does see 2025

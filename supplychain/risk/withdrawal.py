@@ -15,7 +15,7 @@ Features of a company at wave W use only what was reported at W or before:
   its largest buyer;
 * its cyber-standard gap at W: how many of the five measures (MFA, monitoring, vulnerability
   scanning, incident drills, electronic entry/exit control) it does not meet;
-* its size: employees and the SME flag.
+* its size: employees and the SME flag as reported at W (its own return first, then the latest).
 
 Nothing is imputed here: a value not reported is missing (NaN, or ``"missing"`` for the
 categorical fields), so the model decides what absence means.
@@ -103,11 +103,22 @@ def withdrawal_features(con, *, wave: int) -> pd.DataFrame:
     out[["n_programs", "n_buyers"]] = out[["n_programs", "n_buyers"]].fillna(0).astype(np.int64)
     for column, levels in CATEGORICAL.items():
         out[column] = pd.Categorical(out[column].where(out[column].isin(levels), "missing"), categories=[*levels, "missing"])
+    # size as reported at this wave (the company table holds the latest report: a later wave's)
     companies = run(
         con,
-        "SELECT company_id, coalesce(corporate_number, company_id) AS company, name AS company_name, employees, is_sme "
-        "FROM company WHERE list_contains(?, company_id)",
-        [ids.tolist()],
+        """WITH r AS (
+               SELECT r.company_id, r.employees, r.is_sme, r.submission_id,
+                      coalesce(l.respondent_id = r.company_id, false) AS own
+               FROM company_report r JOIN ingest_log l USING (submission_id)
+               WHERE r.wave = ? AND list_contains(?, r.company_id)),
+           size AS (
+               SELECT company_id, arg_max(employees, (employees IS NOT NULL, own, submission_id)) AS employees,
+                      arg_max(is_sme, (is_sme IS NOT NULL, own, submission_id)) AS is_sme
+               FROM r GROUP BY company_id)
+           SELECT c.company_id, coalesce(c.corporate_number, c.company_id) AS company, c.name AS company_name,
+                  size.employees, size.is_sme
+           FROM company c LEFT JOIN size USING (company_id) WHERE list_contains(?, c.company_id)""",
+        [wave, ids.tolist(), ids.tolist()],
     ).df()
     out = out.join(companies.set_index("company_id"))
     out.insert(0, "wave", wave)
