@@ -46,7 +46,6 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/ingest.py --scale $(SCALE)
 	$(PY) benchmarks/graph.py --scale $(SCALE)
 	$(PY) benchmarks/foreign.py --scale $(SCALE)
-	$(PY) benchmarks/screening.py
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB).wal .pytest_cache .ruff_cache

@@ -63,6 +63,11 @@ def main() -> None:
     ap.add_argument("--planted", type=int, default=300)
     ap.add_argument("--naive-sample", type=int, default=100, help="companies scored against every entry the naive way")
     args = ap.parse_args()
+    run(args.entries, args.planted, args.naive_sample)
+
+
+def run(n_entries: int = 10_000, n_planted: int = 300, naive_sample: int = 100) -> None:
+    """Measure and print (benchmarks/foreign.py calls this too)."""
     db = ensure_database("national")
     import supplychain as sc
     from supplychain import screening
@@ -76,8 +81,8 @@ def main() -> None:
     n_owners = con.execute("SELECT count(DISTINCT (owner_name_normalized, owner_country)) FROM ownership").fetchone()[0]
     rng = np.random.default_rng(0)
     names_en = [r[0] for r in con.execute("SELECT name_en FROM company WHERE name_en IS NOT NULL ORDER BY company_id").fetchall()]
-    planted = [names_en[i] for i in rng.choice(len(names_en), size=args.planted, replace=False)]
-    rows = synthetic_list(rng, args.entries, planted)
+    planted = [names_en[i] for i in rng.choice(len(names_en), size=n_planted, replace=False)]
+    rows = synthetic_list(rng, n_entries, planted)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "list.csv"
         with open(path, "w", newline="", encoding="utf-8") as f:
@@ -96,7 +101,7 @@ def main() -> None:
     from rapidfuzz import fuzz, process
 
     entry_keys = [screening.screening_key(v) for r in rows for v in [r["name"], *filter(None, r["alt_names"].split("; "))]]
-    sample = [screening.screening_key(n) for n in rng.choice(names_en, size=args.naive_sample, replace=False)]
+    sample = [screening.screening_key(n) for n in rng.choice(names_en, size=naive_sample, replace=False)]
     t = time.perf_counter()
     for a in sample:
         for b in entry_keys:
