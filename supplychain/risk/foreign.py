@@ -163,23 +163,23 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
     _, scc = csgraph.connected_components(net.adjacency(), directed=True, connection="strong")
     company_start = np.searchsorted(origin_key, np.arange(len(net.companies) + 1, dtype=np.int64) * n_parts)
     kind, at, direct_ptr, direct_country, direct_amount, direct_tier = trace_links(
-        net.link_supplier.astype(np.int64),
-        net.link_buyer.astype(np.int64),
-        net.node_company.astype(np.int64),
+        net.link_supplier.astype(np.int64, copy=False),
+        net.link_buyer.astype(np.int64, copy=False),
+        net.node_company.astype(np.int64, copy=False),
         ln["part"].to_numpy(np.int64),
         n_parts,
-        comp_cix.astype(np.int64),
+        comp_cix.astype(np.int64, copy=False),
         home_ix,
         unknown,
         node_req_ptr,
-        scc.astype(np.int64),
+        scc.astype(np.int64, copy=False),
         ln["imported"].to_numpy(dtype="float64", na_value=0.0) > 0,
         net.tiers,
-        origin_key.astype(np.int64),
-        company_start.astype(np.int64),
+        origin_key.astype(np.int64, copy=False),
+        company_start.astype(np.int64, copy=False),
         origin_ptr,
-        origin_country.astype(np.int64),
-        origin_share.astype(np.float64),
+        origin_country.astype(np.int64, copy=False),
+        origin_share.astype(np.float64, copy=False),
     )
     sup_cix = comp_cix[net.node_company[net.link_supplier]]
     link_weight, req_weight = _weights(net, node_req_ptr)
@@ -200,7 +200,7 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
         link_origin=at,
         origin_key=origin_key,
         origin_ptr=origin_ptr,
-        origin_country=origin_country.astype(np.int64),
+        origin_country=origin_country.astype(np.int64, copy=False),
         origin_share=origin_share,
     )
 
@@ -211,10 +211,9 @@ def _origin_table(key, report, country, share, unknown: int):
     latest) — with shares scaled down where they sum to more than 1 and the remainder added as
     ``unknown`` where they sum to less. Returns CSR (sorted keys, pointer, country, share): one
     integer sort, then one compiled pass (pandas group-bys cost seconds at economy scale)."""
-    # sorted by key, then report: one integer sort (the reports are few enough to rank), unless
-    # they come sorted (sorting in the database was slower)
-    step_key = np.diff(key)
-    if len(key) > 1 and not bool(np.all((step_key > 0) | ((step_key == 0) & (np.diff(report) >= 0)))):
+    # sorted by key, then report: one integer sort (the reports are few enough to rank; sorting
+    # in the database was slower)
+    if len(key) > 1:
         codes, uniques = pd.factorize(report, sort=True)
         width = max(len(uniques), 1)
         if int(key.max()) < (1 << 62) // width:
@@ -224,7 +223,13 @@ def _origin_table(key, report, country, share, unknown: int):
         key, report, country, share = key[order], report[order], country[order], share[order]
     from ._kernels import origin_csr
 
-    return origin_csr(key.astype(np.int64), report.astype(np.int64), country.astype(np.int64), share.astype(np.float64), unknown)
+    return origin_csr(
+        key.astype(np.int64, copy=False),
+        report.astype(np.int64, copy=False),
+        country.astype(np.int64, copy=False),
+        share.astype(np.float64, copy=False),
+        unknown,
+    )
 
 
 def _weights(net: SupplyNetwork, node_req_ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -251,7 +256,7 @@ def _flow(tr: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return exposure_flow(
         tr.node_req_ptr,
         net.req_ptr,
-        net.link_supplier.astype(np.int64),
+        net.link_supplier.astype(np.int64, copy=False),
         tr.kind == PROPAGATES,
         tr.req_weight,
         tr.link_weight,
@@ -529,7 +534,7 @@ def country_concentration(
         order,
         tr.node_req_ptr,
         net.req_ptr,
-        net.link_supplier.astype(np.int64),
+        net.link_supplier.astype(np.int64, copy=False),
         tr.kind == PROPAGATES,
         tr.req_weight,
         tr.link_weight,
