@@ -215,18 +215,6 @@ class SupplyNetwork:
             self.derived[key] = getattr(self, table)[name].to_numpy(dtype=object, na_value=None)
         return self.derived[key]
 
-    def index(self, table: str, name: str) -> pd.Index:
-        """:meth:`column` as a :class:`pandas.Index` (for ``get_indexer``), kept likewise."""
-        key = ("index", table, name)
-        if key not in self.derived:
-            self.derived[key] = pd.Index(self.column(table, name), dtype=object)
-        return self.derived[key]
-
-    def positions(self, table: str, name: str, values) -> np.ndarray:
-        """Row of each of ``values`` in column ``name`` of ``table`` (-1 where absent), by Arrow's
-        hash lookup: no Python strings are made."""
-        return _positions(values, getattr(self, table)[name])
-
     def part_ids(self, parts: np.ndarray) -> np.ndarray:
         """``part_id`` of part indices."""
         return self.column("parts", "part_id")[parts]
@@ -242,6 +230,15 @@ class SupplyNetwork:
     def node_labels(self) -> np.ndarray:
         """The company label of every node."""
         return self.column("companies", "label")[self.node_company]
+
+    @property
+    def node_req_ptr(self) -> np.ndarray:
+        """Node -> its requirements (CSR pointer: requirements are numbered by buyer node), kept
+        in ``derived``. With :attr:`req_ptr`, a buyer's links are the one run
+        ``req_ptr[node_req_ptr[v]] : req_ptr[node_req_ptr[v + 1]]``."""
+        if "node_req_ptr" not in self.derived:
+            self.derived["node_req_ptr"] = _ptr(self.req_buyer, self.n_nodes)
+        return self.derived["node_req_ptr"]
 
     @property
     def tiers(self) -> np.ndarray:
@@ -447,6 +444,15 @@ def _ptr(owner: np.ndarray, n: int) -> np.ndarray:
     return ptr
 
 
+def _csr_rows(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pointer, indices into the original values) of the CSR made of some of its ``rows``."""
+    counts = ptr[rows + 1] - ptr[rows]
+    new_ptr = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(counts, out=new_ptr[1:])
+    index = np.repeat(ptr[rows], counts) + np.arange(new_ptr[-1]) - np.repeat(new_ptr[:-1], counts)
+    return new_ptr, index
+
+
 def _tiers(net: SupplyNetwork) -> np.ndarray:
     """Breadth-first from every prime at once, against the direction of material flow, in
     compiled code: a buyer's links are one run of the links (sorted by requirement, requirements
@@ -455,8 +461,9 @@ def _tiers(net: SupplyNetwork) -> np.ndarray:
     from .risk._kernels import tiers_from_primes
 
     primes = net.programs["prime_node"].to_numpy()
-    node_req_ptr = _ptr(net.req_buyer, net.n_nodes)
-    return tiers_from_primes(primes[primes >= 0].astype(np.int64), node_req_ptr, net.req_ptr, net.link_supplier.astype(np.int64))
+    return tiers_from_primes(
+        primes[primes >= 0].astype(np.int64), net.node_req_ptr, net.req_ptr, net.link_supplier.astype(np.int64)
+    )
 
 
 def _tiers_by_scipy(net: SupplyNetwork) -> np.ndarray:

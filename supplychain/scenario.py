@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import SupplyChainError
-from .graph import SupplyNetwork
+from .graph import SupplyNetwork, _csr_rows
 from .options import load_options
 from .risk.foreign import cached_trace
 from .risk.propagation import ARROW, _network
@@ -103,8 +103,8 @@ def _part_scope(net: SupplyNetwork, parts, options) -> np.ndarray:
     if parts is None:
         return np.ones(n, bool)
     wanted = [parts] if isinstance(parts, str) else list(parts)
-    ids = net.parts["part_id"].to_numpy(object)
-    names = net.parts["part_name"].to_numpy(object)
+    ids = net.column("parts", "part_id")
+    names = net.column("parts", "part_name")
     hs = net.parts["hs_code"].fillna("").astype(str).str.replace(".", "", regex=False).to_numpy(object)
     scope = np.zeros(n, bool)
     for item in wanted:
@@ -129,11 +129,9 @@ def first_stops(net: SupplyNetwork, tr, country: str, candidates: np.ndarray | N
     only = np.zeros(n, bool)
     with_origin = look[tr.link_origin[look] >= 0]
     keys = tr.link_origin[with_origin]
-    starts, ends = tr.origin_ptr[keys], tr.origin_ptr[keys + 1]
-    counts = ends - starts
-    rows = np.repeat(starts, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    ptr, rows = _csr_rows(tr.origin_ptr, keys)  # the origin rows of each of those links
     from_country = np.bincount(
-        np.repeat(np.arange(len(keys)), counts),
+        np.repeat(np.arange(len(keys)), np.diff(ptr)),
         weights=tr.origin_share[rows] * (tr.origin_country[rows] == code),
         minlength=len(keys),
     )

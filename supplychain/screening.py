@@ -447,8 +447,8 @@ def match(subjects: pd.DataFrame, entries: pd.DataFrame, *, threshold: float) ->
     e_long["all"] = [
         [n, *(a if isinstance(a, list | tuple | np.ndarray) else [])] for n, a in zip(e_long["name"], e_long["aliases"])
     ]
-    e_long = e_long.explode("all")[["entry_key", "all"]].rename(columns={"all": "variant"})
-    e_names = _names(e_long.assign(v=e_long["variant"]), "entry_key", ["v"])
+    e_long = e_long.explode("all")[["entry_key", "all"]]
+    e_names = _names(e_long, "entry_key", ["all"])
     sb, eb = _blocks(s_names, "s"), _blocks(e_names, "e")
     common = eb.groupby("block")["e"].transform("size") > COMMON_BLOCK
     pairs = sb.merge(eb[~common], on="block")[["s", "e"]].drop_duplicates()

@@ -358,7 +358,7 @@ def exposure_flow(node_req_ptr, req_ptr, link_supplier, propagates, req_weight, 
     link that propagates passes its share on to its supplier. The propagating links must be
     acyclic (cycles are cut beforehand).
 
-    Returns (flow per link, share per node, the topological order of the nodes).
+    Returns (flow per link, the topological order of the nodes).
     """
     n_nodes = node_req_ptr.shape[0] - 1
     n_links = link_supplier.shape[0]
@@ -389,7 +389,7 @@ def exposure_flow(node_req_ptr, req_ptr, link_supplier, propagates, req_weight, 
                     if indegree[s] == 0:
                         order[tail] = s
                         tail += 1
-    return flow, share, order[:tail]
+    return flow, order[:tail]
 
 
 @njit(cache=True)

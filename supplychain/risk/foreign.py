@@ -43,32 +43,21 @@ import pyarrow.compute as pc
 from scipy.sparse import csgraph
 
 from ..db import registered, run
-from ..graph import SupplyNetwork, _arrow, _positions, _ptr
+from ..graph import SupplyNetwork, _arrow, _csr_rows, _positions
 from ..options import UNKNOWN, Options, load_options
 from .propagation import _network
 
-__all__ = ["foreign_exposure", "exposure_by_tier", "country_concentration", "origins", "exposure_by_linear_solve"]
+__all__ = ["foreign_exposure", "exposure_by_tier", "country_concentration", "exposure_by_linear_solve"]
 
 # what a link does with the need that reaches it
 ORIGIN, LOCATED, PROPAGATES, HOME, UNTRACED = 0, 1, 2, 3, 4
 
 
-ORIGINS_SQL = """
-    WITH o AS (
-        SELECT m.*, coalesce(l.respondent_id = m.supplier_id, false) AS own
-        FROM material_origin m JOIN ingest_log l USING (submission_id) WHERE m.wave = ?),
-    pick AS (
-        SELECT supplier_id, part_id, arg_max(submission_id, (own, submission_id)) AS submission_id
-        FROM o GROUP BY supplier_id, part_id)
-    SELECT supplier_id, part_id, origin_country, sum(share) AS share
-    FROM o JOIN pick USING (supplier_id, part_id, submission_id)
-    GROUP BY ALL ORDER BY supplier_id, part_id, origin_country"""
-
-
-#: The rows of ORIGINS_SQL before choosing a report, as the network's integer codes (tables
-#: _sc_tr_companies, _sc_tr_parts, _sc_tr_countries: id -> ix), ranked (``report``: the
-#: supplier's own return above any other, then the latest submission): the choice is made on
-#: the codes afterwards, faster than grouping strings.
+#: Material origins of a wave as the network's integer codes (tables _sc_tr_companies,
+#: _sc_tr_parts, _sc_tr_countries: id -> ix), each row ranked by the report it comes from
+#: (``report``: the supplier's own return above any other, then the latest submission); one
+#: report per (supplier, part) is chosen on the codes afterwards (:func:`_origin_table`),
+#: faster than grouping strings.
 ORIGINS_CODED_SQL = """
     SELECT c.ix AS company, p.ix AS part, k.ix AS country, m.share,
            coalesce(l.respondent_id = m.supplier_id, false)::BIGINT * 4294967296 + m.submission_id AS report
@@ -78,13 +67,6 @@ ORIGINS_CODED_SQL = """
     JOIN _sc_tr_parts p ON p.id = m.part_id
     JOIN _sc_tr_countries k ON k.id = m.origin_country
     WHERE m.wave = ?"""
-
-
-def origins(con, *, wave: int) -> pd.DataFrame:
-    """The ``material_origin`` of ``wave``, one report per (supplier, part): the supplier's own
-    return first, then the latest submission. Columns: ``supplier_id``, ``part_id``,
-    ``origin_country``, ``share`` (several rows of a country in that report are added up)."""
-    return run(con, ORIGINS_SQL, [wave]).df()
 
 
 @dataclass
@@ -100,7 +82,6 @@ class Trace:
     supplier_country: np.ndarray  # per link: country index of the supplier
     link_weight: np.ndarray  # per link: its share of its requirement's need
     req_weight: np.ndarray  # per requirement: its share of its buyer's need
-    node_req_ptr: np.ndarray  # node -> its requirements
     direct_ptr: np.ndarray  # link -> the countries its need enters (CSR)
     direct_country: np.ndarray
     direct_amount: np.ndarray
@@ -159,7 +140,6 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
     # what each link does, and the countries its need enters (compiled: one pass over links)
     from ._kernels import trace_links
 
-    node_req_ptr = _ptr(net.req_buyer, net.n_nodes)
     _, scc = csgraph.connected_components(net.adjacency(), directed=True, connection="strong")
     company_start = np.searchsorted(origin_key, np.arange(len(net.companies) + 1, dtype=np.int64) * n_parts)
     kind, at, direct_ptr, direct_country, direct_amount, direct_tier = trace_links(
@@ -171,7 +151,7 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
         comp_cix.astype(np.int64, copy=False),
         home_ix,
         unknown,
-        node_req_ptr,
+        net.node_req_ptr,
         scc.astype(np.int64, copy=False),
         ln["imported"].to_numpy(dtype="float64", na_value=0.0) > 0,
         net.tiers,
@@ -182,7 +162,7 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
         origin_share.astype(np.float64, copy=False),
     )
     sup_cix = comp_cix[net.node_company[net.link_supplier]]
-    link_weight, req_weight = _weights(net, node_req_ptr)
+    link_weight, req_weight = _weights(net)
     return Trace(
         net=net,
         countries=countries,
@@ -192,7 +172,6 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
         supplier_country=sup_cix,
         link_weight=link_weight,
         req_weight=req_weight,
-        node_req_ptr=node_req_ptr,
         direct_ptr=direct_ptr,
         direct_country=direct_country,
         direct_amount=direct_amount,
@@ -232,7 +211,7 @@ def _origin_table(key, report, country, share, unknown: int):
     )
 
 
-def _weights(net: SupplyNetwork, node_req_ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _weights(net: SupplyNetwork) -> tuple[np.ndarray, np.ndarray]:
     """(share of each link in its requirement's need, share of each requirement in its buyer's
     need), by the rules of the module docstring (compiled: one pass over the links)."""
     from ._kernels import supply_weights
@@ -240,13 +219,14 @@ def _weights(net: SupplyNetwork, node_req_ptr: np.ndarray) -> tuple[np.ndarray, 
     ln = net.links
     return supply_weights(
         net.req_ptr,
-        node_req_ptr,
+        net.node_req_ptr,
         ln["share"].to_numpy(dtype="float64", na_value=np.nan),
         ln["annual_value_jpy"].to_numpy(dtype="float64", na_value=np.nan),
     )
 
 
-def _flow(tr: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _flow(tr: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """(Share of each program's need carried by each link, the nodes in topological order)."""
     from ._kernels import exposure_flow
 
     net = tr.net
@@ -254,7 +234,7 @@ def _flow(tr: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     primes = net.programs["prime_node"].to_numpy()
     start[primes[primes >= 0]] = 1.0
     return exposure_flow(
-        tr.node_req_ptr,
+        net.node_req_ptr,
         net.req_ptr,
         net.link_supplier.astype(np.int64, copy=False),
         tr.kind == PROPAGATES,
@@ -268,7 +248,7 @@ def _entries(tr: Trace) -> pd.DataFrame:
     """Where the need enters countries: one row per (link, country) with exposure > 0, with
     program, country, tier, part and supplier company as codes."""
     net = tr.net
-    flow, _, _ = _flow(tr)
+    flow, _ = _flow(tr)
     entry_link = np.repeat(np.arange(len(flow)), np.diff(tr.direct_ptr))
     amount = flow[entry_link] * tr.direct_amount
     keep = amount > 0
@@ -292,7 +272,7 @@ def _by_program(tr: Trace) -> pd.DataFrame:
     from ._kernels import exposure_by_program
 
     net = tr.net
-    flow, _, _ = _flow(tr)
+    flow, _ = _flow(tr)
     program = net.links["program"].to_numpy(np.int64)
     if len(program) and not bool(np.all(program[1:] >= program[:-1])):
         raise AssertionError("links are expected program by program")  # _network_from_codes sorts them so
@@ -503,15 +483,6 @@ def _distinct_rows(ptr: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.
     return code.astype(np.int64), first_of
 
 
-def _csr_rows(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(pointer, indices into the original values) of the CSR made of some of its ``rows``."""
-    counts = ptr[rows + 1] - ptr[rows]
-    new_ptr = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum(counts, out=new_ptr[1:])
-    index = np.repeat(ptr[rows], counts) + np.arange(new_ptr[-1]) - np.repeat(new_ptr[:-1], counts)
-    return new_ptr, index
-
-
 def country_concentration(
     con=None, *, wave: int | None = None, program=None, network: SupplyNetwork | None = None, config=None
 ) -> pd.DataFrame:
@@ -529,10 +500,10 @@ def country_concentration(
 
     tr, options = _prepare(con, wave, program, network, config)
     net = tr.net
-    _, _, order = _flow(tr)
+    _, order = _flow(tr)
     hhi, top, top_share, unknown_share, mix_ptr, mix_country, mix_share = country_mix(
         order,
-        tr.node_req_ptr,
+        net.node_req_ptr,
         net.req_ptr,
         net.link_supplier.astype(np.int64, copy=False),
         tr.kind == PROPAGATES,

@@ -101,9 +101,12 @@ def ownership_chains(con, *, wave: int, config=None) -> pd.DataFrame:
     for company, owner, share in holdings.itertuples(index=False):
         owners_of[company].append((owner, float(share)))
 
-    def controller(entity: str) -> str | None:
-        best = max(owners_of.get(entity, []), key=lambda o: (o[1], o[0]), default=None)
-        return best[0] if best is not None and best[1] >= options.control else None
+    # each entity's controller: its largest holder, when that holding reaches control
+    controller_of = {}
+    for entity, owners in owners_of.items():
+        owner, share = max(owners, key=lambda o: (o[1], o[0]))
+        if share >= options.control:
+            controller_of[entity] = owner
 
     rows = []
     for company in sorted(owners_of):
@@ -114,7 +117,7 @@ def ownership_chains(con, *, wave: int, config=None) -> pd.DataFrame:
             while True:
                 controlled[at] += share
                 control_path.setdefault(at, list(chain))
-                nxt = controller(at)
+                nxt = controller_of.get(at)
                 if nxt is None or nxt in chain or len(chain) > MAX_DEPTH:
                     break
                 chain.append(nxt)
