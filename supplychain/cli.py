@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_template)
 
     s = sub.add_parser("sample", help="write synthetic survey returns")
-    s.add_argument("--scale", choices=["sample", "national", "economy"], default="sample")
+    s.add_argument("--scale", choices=["sample", "panel", "national", "economy"], default="sample")
     s.add_argument("--out", required=True)
     s.add_argument("--waves", type=int, default=None, help="number of waves (default: 4 for sample, 1 otherwise)")
     s.add_argument("--seed", type=int, default=0)

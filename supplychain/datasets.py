@@ -26,7 +26,8 @@ What is in it
   Shift_JIS CSV return and a corrected resubmission.
 
 Scales: ``sample`` (4 programs, about a thousand firms, 4 waves; committed in ``data/sample/``),
-``national`` (about 100k firms and 500k links) and ``economy`` (about 1M firms and 5M links),
+``panel`` (10 programs, about 5,000 suppliers, 6 waves, CSV: enough planted withdrawals, some 700,
+to fit and validate the withdrawal model; the tests generate it), ``national`` (about 100k firms and 500k links) and ``economy`` (about 1M firms and 5M links),
 the latter two written as CSV folders.
 """
 
@@ -103,6 +104,8 @@ class Scale:
 
 SCALES = {
     "sample": Scale(4, 1_300, 4, (14.0, 4.0, 2.6, 1.9, 1.4, 1.0), 2, "xlsx"),
+    # many waves of a mid-sized base: enough planted withdrawals to learn and validate a model on
+    "panel": Scale(10, 8_000, 6, (14.0, 4.0, 2.6, 1.9, 1.4, 1.0), 2, "csv"),
     "national": Scale(80, 170_000, 1, (10.0, 3.5, 2.4, 1.8, 1.3, 1.0), 3, "csv", 3.0),
     "economy": Scale(800, 1_700_000, 1, (10.0, 3.5, 2.4, 1.8, 1.3, 1.0), 3, "csv", 3.0),
 }
@@ -621,7 +624,7 @@ def make_survey(
 
     Parameters
     ----------
-    scale : {"sample", "national", "economy"}
+    scale : {"sample", "panel", "national", "economy"}
         Size of the base (see :data:`SCALES`).
     waves : int, optional
         Number of waves (default: the scale's, 4 for ``sample``).

@@ -11,7 +11,10 @@ from .foreign import country_concentration, exposure_by_tier, foreign_exposure
 from .ownership import foreign_control, ownership_chains
 from .propagation import criticality, hidden_convergence
 from .sourcing import sourcing
-from .withdrawal import withdrawal_features, withdrawal_labels
+from .withdrawal import early_warning, withdrawal, withdrawal_features, withdrawal_labels, withdrawal_panel
+
+# scikit-learn loads only when the withdrawal model is used
+_MODEL_NAMES = ("WithdrawalModel", "ExpertRule", "IntentBaseline", "Validation", "validate", "save_model", "load_model")
 
 __all__ = [
     "sourcing",
@@ -25,4 +28,16 @@ __all__ = [
     "foreign_control",
     "withdrawal_features",
     "withdrawal_labels",
+    "withdrawal_panel",
+    "withdrawal",
+    "early_warning",
+    *_MODEL_NAMES,
 ]
+
+
+def __getattr__(name):
+    if name in _MODEL_NAMES:
+        from . import withdrawal_model
+
+        return getattr(withdrawal_model, name)
+    raise AttributeError(f"module 'supplychain.risk' has no attribute {name!r}")

@@ -9,7 +9,8 @@ Features of a company at wave W use only what was reported at W or before:
 * its status at W (defense share of sales, defense margin, order trend, capacity use, equipment
   age, owner age, successor, declared withdrawal intent and horizon) — one report per company,
   its own return first, then the latest submission — and the change of share and margin since
-  the previous wave it reported a status in;
+  the previous wave it reported a status in; ``owner_70_no_successor`` (1 when the owner is 70
+  or older and there is no successor: the business-succession concern of Japan's SME Agency);
 * its place in the supply network at W as a supplier: programs and buyers served, and the share
   of its deliveries (by annual value where every link has one, else by number of links) going to
   its largest buyer;
@@ -31,9 +32,19 @@ import numpy as np
 import pandas as pd
 
 from ..db import run
+from ..exceptions import SupplyChainError
 from ..graph import _check_wave
 
-__all__ = ["withdrawal_features", "withdrawal_labels", "CYBER_MEASURES", "CATEGORICAL"]
+__all__ = [
+    "withdrawal_features",
+    "withdrawal_labels",
+    "withdrawal_panel",
+    "withdrawal",
+    "early_warning",
+    "CYBER_MEASURES",
+    "CATEGORICAL",
+    "MIN_WITHDRAWALS",
+]
 
 #: The five measures of the cybersecurity standard (DESIGN §1).
 CYBER_MEASURES = ("mfa", "monitoring", "vulnerability_scanning", "incident_drills", "physical_access_control")
@@ -99,6 +110,13 @@ def withdrawal_features(con, *, wave: int) -> pd.DataFrame:
     change = before.set_index("company_id")[["defense_sales_share", "defense_margin"]]
     out["defense_sales_share_change"] = out["defense_sales_share"] - change["defense_sales_share"].reindex(ids)
     out["defense_margin_change"] = out["defense_margin"] - change["defense_margin"].reindex(ids)
+    # the SME Agency's succession concern: an owner of 70 or more with no successor
+    old_owner = out["owner_age"] >= 70
+    out["owner_70_no_successor"] = np.select(
+        [out["owner_age"].isna(), ~old_owner, out["successor"].isna()],
+        [np.nan, 0.0, np.nan],
+        (out["successor"] == "none").astype(float),
+    )
     out = out.join(network.set_index("company_id")).join(cyber.set_index("company_id"))
     out[["n_programs", "n_buyers"]] = out[["n_programs", "n_buyers"]].fillna(0).astype(np.int64)
     for column, levels in CATEGORICAL.items():
@@ -150,3 +168,173 @@ def withdrawal_labels(con, *, wave: int) -> pd.Series:
     gone = decided & ~companies.index.isin(list(supplying_next))
     label = companies.index.isin(list(announced)) | gone.to_numpy()
     return pd.Series(label.astype(float), index=companies.index, name="withdraws")
+
+
+def withdrawal_panel(con, *, waves=None, before: int | None = None) -> pd.DataFrame:
+    """:func:`withdrawal_features` of several waves stacked, with the label ``withdraws`` (NaN
+    for a wave with no next wave): every wave of the database, those given, or those before
+    ``before``. Sorted by wave, then company."""
+    known = [w for (w,) in run(con, "SELECT wave FROM survey_wave ORDER BY wave").fetchall()]
+    chosen = known if waves is None else [_check_wave(con, w) for w in waves]
+    if before is not None:
+        chosen = [w for w in chosen if w < before]
+    frames = []
+    for w in sorted(set(chosen)):
+        f = withdrawal_features(con, wave=w)
+        f["withdraws"] = withdrawal_labels(con, wave=w).reindex(f["company_id"]).to_numpy()
+        frames.append(f)
+    if not frames:
+        return (
+            withdrawal_features(con, wave=known[0]).iloc[0:0].assign(withdraws=pd.Series(dtype=float))
+            if known
+            else pd.DataFrame()
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+#: Fewer labelled withdrawals than this in the earlier waves and :func:`withdrawal` uses the
+#: expert rule instead of fitting a model.
+MIN_WITHDRAWALS = 20
+
+
+def withdrawal(con, *, wave: int, model=None, random_state: int = 0, min_withdrawals: int = MIN_WITHDRAWALS) -> pd.DataFrame:
+    """Score the companies of ``wave`` for leaving the defense business before the next wave.
+
+    Unless ``model`` (a fitted :class:`~supplychain.risk.WithdrawalModel` or the path of one
+    saved with :func:`~supplychain.risk.save_model`) is given, a model is fitted on the
+    transitions between the earlier waves (features at ``t``, label = gone by ``t + 1``); with
+    fewer than ``min_withdrawals`` labelled withdrawals there, the expert rule scores instead
+    (its points turned into a probability on those waves, or points only when no earlier wave
+    has outcomes), and ``method`` says so and why.
+
+    Columns: ``rank``, ``company``, ``company_name``, ``probability``, ``drivers`` (one
+    sentence), ``top_drivers`` (feature names), ``method``, then the features behind the
+    early-warning measure (``withdrawal_intent``, ``owner_age``, ``successor``,
+    ``owner_70_no_successor``). Sorted by probability (points for the expert rule without
+    outcomes), highest first, then company. ``attrs`` holds ``method``, ``training_waves`` and
+    ``training_withdrawals``.
+    """
+    from pathlib import Path
+
+    from .withdrawal_model import ExpertRule, WithdrawalModel, load_model
+
+    wave = _check_wave(con, wave)
+    features = withdrawal_features(con, wave=wave)
+    if isinstance(model, str | Path):
+        model = load_model(model)
+    train = withdrawal_panel(con, before=wave)
+    train = train[train["withdraws"].notna()]
+    n_pos = int(train["withdraws"].sum()) if len(train) else 0
+    waves = sorted(int(w) for w in pd.unique(train["wave"])) if len(train) else []
+    if model is not None:
+        if not isinstance(model, WithdrawalModel) or not hasattr(model, "pipeline_"):
+            raise SupplyChainError("model must be a fitted WithdrawalModel or the path of a saved one")
+        estimator = model
+        waves, n_pos = model.training_["waves"], model.training_["withdrawals"]
+        method = f"model (saved; fitted on waves {', '.join(map(str, waves))})"
+    elif n_pos >= min_withdrawals:
+        estimator = WithdrawalModel(random_state=random_state).fit(train, train["withdraws"])
+        method = f"model (fitted on waves {', '.join(map(str, waves))}: {n_pos} withdrawals)"
+    else:
+        estimator = ExpertRule()
+        why = (
+            f"{n_pos} labelled withdrawal{'s' if n_pos != 1 else ''} in earlier waves, fewer than {min_withdrawals} to learn from"
+        )
+        if 0 < n_pos < len(train):
+            estimator.fit(train, train["withdraws"])
+            method = f"expert rule ({why}; points scaled to a probability on waves {', '.join(map(str, waves))})"
+        else:
+            method = f"expert rule ({why}; points only, no probability)"
+    explained = estimator.explain(features)
+    out = pd.DataFrame(
+        {
+            "company": features["company"].to_numpy(object),
+            "company_name": features["company_name"].to_numpy(object),
+            "probability": explained["probability"].to_numpy(float),
+            "drivers": explained["drivers"].to_numpy(object),
+            "top_drivers": explained["top_drivers"].to_numpy(object),
+            "method": method,
+            "withdrawal_intent": features["withdrawal_intent"].astype(str).to_numpy(object),
+            "owner_age": features["owner_age"].to_numpy(float),
+            "successor": features["successor"].astype(str).to_numpy(object),
+            "owner_70_no_successor": features["owner_70_no_successor"].to_numpy(float),
+        }
+    )
+    key = out["probability"] if out["probability"].notna().any() else pd.Series(estimator.points(features), index=out.index)
+    out = out.assign(_key=key.to_numpy()).sort_values(["_key", "company"], ascending=[False, True], kind="stable")
+    out = out.drop(columns="_key").reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    out.attrs.update(method=method, training_waves=waves, training_withdrawals=n_pos, wave=wave)
+    return out
+
+
+#: Order of the early-warning priorities (probability high/low × impact high/low).
+PRIORITIES = ("act", "watch", "protect", "monitor")
+
+
+def early_warning(
+    con,
+    *,
+    wave: int,
+    withdrawal_scores: pd.DataFrame | None = None,
+    criticality_scores: pd.DataFrame | None = None,
+    p_high: float = 0.10,
+    impact_quantile: float = 0.90,
+    model=None,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """The early-warning list: the withdrawal probability of each company against what its
+    departure would cost (its criticality: parts, buyers and programs lost, and the yen a year of
+    deliveries that stop), with the Stable Manufacturing Plan measure type that would address it.
+
+    ``priority`` places each company in the probability × impact matrix: probability high when
+    at least ``p_high``, impact high when ``value_lost`` is at least its ``impact_quantile``
+    across the companies of the wave or a program is lost: ``act`` (both high), ``watch`` (likely,
+    small impact), ``protect`` (unlikely, large impact), ``monitor``. ``expected_value_lost`` =
+    probability × value_lost.
+
+    ``measure_type`` (the plan measure types of DESIGN §6): ``business_succession`` where a
+    successor is needed or not yet settled (owner 65 or older with successor ``none`` or
+    ``candidate``); otherwise ``supply_chain_resilience`` where its departure leaves parts with no
+    supplier (qualify a second source); otherwise empty (its parts have suppliers in use besides
+    it). ``measure`` says why in words.
+
+    Pass ``withdrawal_scores`` (from :func:`withdrawal`) and ``criticality_scores`` (from
+    :func:`~supplychain.risk.criticality`) to reuse them. Sorted by priority, then expected value
+    lost (highest first), then company.
+    """
+    from .propagation import criticality
+
+    wave = _check_wave(con, wave)
+    w = withdrawal_scores if withdrawal_scores is not None else withdrawal(con, wave=wave, model=model, random_state=random_state)
+    c = criticality_scores if criticality_scores is not None else criticality(con, wave=wave)
+    impact_cols = ["programs_lost", "buyers_lost", "parts_lost", "value_lost"]
+    out = w.drop(columns="rank").merge(c[["company", *impact_cols]], on="company", how="left")
+    out[impact_cols] = out[impact_cols].fillna(0)
+    out[impact_cols[:3]] = out[impact_cols[:3]].astype(np.int64)
+    out["expected_value_lost"] = out["probability"] * out["value_lost"]
+    threshold = float(c["value_lost"].quantile(impact_quantile)) if len(c) else 0.0
+    likely = out["probability"].fillna(0).to_numpy() >= p_high
+    heavy = (out["programs_lost"].to_numpy() > 0) | (
+        (out["value_lost"].to_numpy() >= threshold) & (out["value_lost"].to_numpy() > 0)
+    )
+    out["priority"] = np.select([likely & heavy, likely, heavy], ["act", "watch", "protect"], "monitor")
+    succession = (out["owner_age"].to_numpy() >= 65) & out["successor"].isin(["none", "candidate"]).to_numpy()
+    second_source = out["parts_lost"].to_numpy() > 0
+    out["measure_type"] = np.select([succession, second_source], ["business_succession", "supply_chain_resilience"], None)
+    out["measure"] = [
+        f"successor {'needed' if s == 'none' else 'not yet settled'} (owner {age:.0f}, successor '{s}')"
+        if m == "business_succession"
+        else f"qualify a second source: {n} part{'s' if n != 1 else ''} would have no supplier"
+        if m == "supply_chain_resilience"
+        else "its parts have other suppliers in use"
+        for m, s, age, n in zip(out["measure_type"], out["successor"], out["owner_age"], out["parts_lost"])
+    ]
+    out["_p"] = out["priority"].map({p: i for i, p in enumerate(PRIORITIES)})
+    out = out.sort_values(
+        ["_p", "expected_value_lost", "probability", "company"], ascending=[True, False, False, True], kind="stable"
+    )
+    cols = ["company", "company_name", "priority", "probability", *impact_cols, "expected_value_lost", "measure_type", "measure"]
+    out = out[[*cols, "drivers", "method"]].reset_index(drop=True)
+    out.attrs.update(w.attrs, p_high=p_high, impact_threshold=threshold)
+    return out
