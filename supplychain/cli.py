@@ -86,9 +86,67 @@ def cmd_score(args) -> int:
             wave = run(con, "SELECT max(wave) FROM survey_wave").fetchone()[0]
             if wave is None:
                 raise SupplyChainError("the database holds no survey wave yet: run `supplychain ingest` first")
-        res = score(con, wave=wave, with_esri=not args.no_esri, progress=not args.quiet)
+        res = score(con, wave=wave, with_esri=not args.no_esri, progress=not args.quiet, model=args.model)
     print(_score_report(res, wave, args.top))
     return 0
+
+
+def _latest_wave(con, wave):
+    from .db import run
+
+    if wave is not None:
+        return wave
+    wave = run(con, "SELECT max(wave) FROM survey_wave").fetchone()[0]
+    if wave is None:
+        raise SupplyChainError("the database holds no survey wave yet: run `supplychain ingest` first")
+    return wave
+
+
+def cmd_withdrawal(args) -> int:
+    from .risk import early_warning, withdrawal, withdrawal_panel
+    from .risk.withdrawal_model import WithdrawalModel, save_model, validate
+
+    with _connect(args) as con:
+        wave = _latest_wave(con, args.wave)
+        if args.validate or args.save:
+            panel = withdrawal_panel(con, waves=None)
+            panel = panel[panel["wave"] <= wave]
+            v = validate(panel, random_state=args.seed)
+            print(v.summary())
+            if len(v.importance):
+                print(
+                    "  most important (fall of ROC-AUC when shuffled, last wave): "
+                    + ", ".join(f"{r.feature} {r.importance:.3f}" for r in v.importance.head(5).itertuples())
+                )
+            if args.save:
+                train = panel[panel["withdraws"].notna()]
+                model = WithdrawalModel(random_state=args.seed).fit(train, train["withdraws"])
+                pooled = v.metrics[(v.metrics["method"] == "model") & (v.metrics["wave"] == "all")]
+                metrics = (
+                    pooled.iloc[0][["roc_auc", "pr_auc", "brier", "log_loss"]].astype(float).to_dict() if len(pooled) else {}
+                )
+                save_model(model, args.save, metrics=metrics)
+                print(f"saved the model fitted on waves {model.training_['waves']} to {args.save}")
+            print()
+        scores = withdrawal(con, wave=wave, model=args.model, random_state=args.seed)
+        ew = early_warning(con, wave=wave, withdrawal_scores=scores)
+    print(f"wave {wave}: {scores.attrs['method']}")
+    counts = ew["priority"].value_counts()
+    print("early warning: " + ", ".join(f"{counts.get(k, 0):,} {k}" for k in ("act", "watch", "protect", "monitor")))
+    print(_early_warning_lines(ew, args.top))
+    return 0
+
+
+def _early_warning_lines(ew, top: int) -> str:
+    lines = [f"{'priority':<8} {'company':<14} {'name':<24} {'prob.':>6} {'parts':>6} {'value lost (¥m/yr)':>19}  measure"]
+    for r in ew.head(top).itertuples():
+        prob = "-" if r.probability != r.probability else f"{r.probability:.0%}"
+        lines.append(
+            f"{r.priority:<8} {r.company:<14} {_fit(r.company_name, 24)} {prob:>6} {r.parts_lost:>6} {r.value_lost / 1e6:>19,.0f}"
+            f"  {r.measure_type or '-'}: {r.measure}"
+        )
+        lines.append(f"{'':<9}{r.drivers}")
+    return "\n".join(lines)
 
 
 def _fit(text, width: int) -> str:
@@ -145,6 +203,15 @@ def _score_report(res: dict, wave: int, top: int) -> str:
             f"({fc.loc[fc['concern'], 'company'].nunique():,} from countries of concern: "
             + ", ".join(f"{n:,} {rel}" for (concern, rel), n in counts.items() if concern)
             + ")",
+        ]
+    if "early_warning" in res:
+        ew = res["early_warning"]
+        counts = ew["priority"].value_counts()
+        lines += [
+            "",
+            f"withdrawal early warning ({ew['method'].iloc[0] if len(ew) else 'no company'}): "
+            + ", ".join(f"{counts.get(k, 0):,} {k}" for k in ("act", "watch", "protect", "monitor")),
+            _early_warning_lines(ew, min(top, 5)),
         ]
     lines += ["", "stored in tables: " + ", ".join(res)]
     return "\n".join(lines)
@@ -300,11 +367,21 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summary", help="what the database holds")
     s.set_defaults(func=cmd_summary)
 
-    s = sub.add_parser("score", help="sourcing, hidden convergence, criticality and ESRI of a wave, stored in the database")
+    s = sub.add_parser("score", help="every analysis of a wave (sourcing to early warning), stored in the database")
     s.add_argument("--wave", type=int, help="the wave to score (default: the latest)")
     s.add_argument("--no-esri", action="store_true", help="skip ESRI (the slowest analysis at economy scale)")
     s.add_argument("--top", type=int, default=10, help="chokepoints to print")
+    s.add_argument("--model", help="a withdrawal model saved with `supplychain withdrawal --save` (default: fit one)")
     s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("withdrawal", help="withdrawal early warning: validate the model against its baselines, score a wave")
+    s.add_argument("--wave", type=int, help="the wave to score (default: the latest)")
+    s.add_argument("--validate", action="store_true", help="forward-chained validation against the expert rule and intent alone")
+    s.add_argument("--save", metavar="FILE", help="fit on every labelled wave up to --wave and save the model (skops)")
+    s.add_argument("--model", metavar="FILE", help="score with a saved model instead of fitting one")
+    s.add_argument("--seed", type=int, default=0, help="random_state")
+    s.add_argument("--top", type=int, default=15, help="companies to print")
+    s.set_defaults(func=cmd_withdrawal)
 
     s = sub.add_parser("rejected", help="list refused rows and dropped values")
     s.add_argument("--wave", type=int)

@@ -24,6 +24,10 @@ __all__ = [
     "criticality_ranking",
     "exposure_by_country",
     "exposure_sankey",
+    "calibration_curve",
+    "roc_pr",
+    "withdrawal_drivers",
+    "early_warning_matrix",
     "CLASS_COLORS",
     "GROUP_COLORS",
 ]
@@ -257,4 +261,153 @@ def exposure_sankey(by_tier: pd.DataFrame, program: str) -> go.Figure:
         )
     )
     fig.update_layout(title=f"{program}: where its need comes from, by the tier each country enters")
+    return fig
+
+
+#: Colours of the withdrawal methods compared by :func:`supplychain.risk.validate`.
+METHOD_COLORS = {"model": "#c0392b", "expert rule": "#2e86c1", "intent alone": "#7f8c8d"}
+#: Colours of the early-warning priorities.
+PRIORITY_COLORS = {"act": "#c0392b", "watch": "#e67e22", "protect": "#2e86c1", "monitor": "#bdc3c7"}
+
+
+def calibration_curve(validation) -> go.Figure:
+    """Predicted probability against the observed withdrawal rate, per probability bin, for the
+    model and both baselines (pooled forward-chained predictions of
+    :func:`~supplychain.risk.validate`); on the diagonal is perfect calibration. Marker area ~
+    rows in the bin."""
+    cal = validation.calibration
+    fig = go.Figure()
+    top = float(max(cal["predicted"].max(), cal["observed"].max(), 0.05)) if len(cal) else 1.0
+    fig.add_scatter(x=[0, top], y=[0, top], mode="lines", line={"dash": "dot", "color": "#999"}, name="perfect", hoverinfo="skip")
+    for method, g in cal.groupby("method", sort=False):
+        fig.add_scatter(
+            x=g["predicted"],
+            y=g["observed"],
+            mode="lines+markers",
+            name=method,
+            line={"color": METHOD_COLORS.get(method)},
+            marker={"size": np.clip(np.sqrt(g["rows"].to_numpy(float)) / 2, 5, 30)},
+            customdata=np.column_stack([g["bin"], g["rows"]]),
+            hovertemplate=method
+            + " %{customdata[0]}: predicted %{x:.1%}, observed %{y:.1%} (%{customdata[1]} companies)<extra></extra>",
+        )
+    fig.update_layout(
+        title="Calibration of withdrawal probabilities (forward-chained waves)",
+        xaxis={"title": "predicted probability", "tickformat": ".0%"},
+        yaxis={"title": "observed withdrawal rate", "tickformat": ".0%"},
+        template="plotly_white",
+    )
+    return fig
+
+
+def roc_pr(validation) -> go.Figure:
+    """ROC (left) and precision-recall (right) curves of the model and both baselines on the
+    pooled forward-chained predictions, areas in the legend."""
+    from plotly.subplots import make_subplots
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    pred = validation.predictions
+    pooled = validation.metrics[validation.metrics["wave"] == "all"].set_index("method")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("ROC", "Precision–recall"))
+    for method, g in pred.groupby("method", sort=False):
+        y, p = g["withdraws"].to_numpy(int), g["probability"].to_numpy(float)
+        if y.min() == y.max():
+            continue
+        color = METHOD_COLORS.get(method)
+        fpr, tpr, _ = roc_curve(y, p)
+        precision, recall, _ = precision_recall_curve(y, p)
+        m = pooled.loc[method]
+        fig.add_scatter(
+            x=fpr, y=tpr, mode="lines", name=f"{method} (AUC {m['roc_auc']:.3f})", line={"color": color}, row=1, col=1
+        )
+        fig.add_scatter(
+            x=recall,
+            y=precision,
+            mode="lines",
+            name=f"{method} (AP {m['pr_auc']:.3f})",
+            line={"color": color, "dash": "dash"},
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title_text="false positive rate", row=1, col=1)
+    fig.update_yaxes(title_text="true positive rate", row=1, col=1)
+    fig.update_xaxes(title_text="recall", row=1, col=2)
+    fig.update_yaxes(title_text="precision", row=1, col=2)
+    fig.update_layout(title="Withdrawal model against its baselines (forward-chained waves)", template="plotly_white")
+    return fig
+
+
+def withdrawal_drivers(model, features: pd.DataFrame, company: str) -> go.Figure:
+    """Bars of the log-odds contribution of every feature to one company's withdrawal
+    probability (``company``: its label or internal id in ``features``, from
+    :func:`~supplychain.risk.withdrawal_features`), red raising it, green lowering it, from the
+    average company's log-odds; the title is the one-sentence explanation."""
+    from .exceptions import SupplyChainError
+    from .risk.withdrawal_model import describe
+
+    row = features[(features["company"] == company) | (features["company_id"] == company)]
+    if row.empty:
+        raise SupplyChainError(f"no company {company!r} among the features given")
+    row = row.head(1)
+    contrib = model.contributions(row).iloc[0]
+    contrib = contrib[contrib.abs() > 1e-9].sort_values(key=abs)
+    words = model.explain(row)["drivers"].iloc[0]
+    fig = go.Figure(
+        go.Bar(
+            x=contrib.to_numpy(),
+            y=[describe(f, row[f].iloc[0]) for f in contrib.index],
+            orientation="h",
+            marker_color=["#c0392b" if v > 0 else "#27ae60" for v in contrib.to_numpy()],
+            hovertemplate="%{y}: %{x:+.2f} log-odds<extra></extra>",
+        )
+    )
+    name = row["company_name"].iloc[0]
+    fig.update_layout(
+        title={"text": f"{name}: {words}", "font": {"size": 13}},
+        xaxis={"title": "contribution to the log-odds of withdrawal (0 = the average company)"},
+        template="plotly_white",
+        height=max(320, 22 * len(contrib) + 140),
+    )
+    return fig
+
+
+def early_warning_matrix(early_warning: pd.DataFrame) -> go.Figure:
+    """The early-warning matrix of :func:`~supplychain.risk.early_warning`: withdrawal
+    probability (x) against the yen a year of deliveries its departure stops (y, log scale),
+    coloured by priority, marker area ~ parts lost, with the thresholds that separate the
+    quadrants."""
+    ew = early_warning[early_warning["probability"].notna()]
+    fig = go.Figure()
+    for priority in ("monitor", "protect", "watch", "act"):
+        g = ew[ew["priority"] == priority]
+        if g.empty:
+            continue
+        fig.add_scatter(
+            x=g["probability"],
+            y=g["value_lost"].clip(lower=1e5),
+            mode="markers",
+            name=priority,
+            marker={
+                "color": PRIORITY_COLORS[priority],
+                "size": np.clip(4 + 2 * np.sqrt(g["parts_lost"]), 4, 30),
+                "opacity": 0.75,
+            },
+            customdata=np.column_stack(
+                [g["company_name"], g["company"], g["parts_lost"], g["measure_type"].fillna("-"), g["drivers"]]
+            ),
+            hovertemplate="%{customdata[0]} (%{customdata[1]})<br>probability %{x:.1%}; ¥%{y:,.0f}/yr; %{customdata[2]} parts"
+            "<br>measure: %{customdata[3]}<br>%{customdata[4]}<extra></extra>",
+        )
+    p_high = early_warning.attrs.get("p_high")
+    threshold = early_warning.attrs.get("impact_threshold")
+    if p_high is not None:
+        fig.add_vline(x=p_high, line={"dash": "dot", "color": "#999"})
+    if threshold:
+        fig.add_hline(y=threshold, line={"dash": "dot", "color": "#999"})
+    fig.update_layout(
+        title="Withdrawal early warning: probability × impact",
+        xaxis={"title": "probability of leaving before the next wave", "tickformat": ".0%"},
+        yaxis={"title": "deliveries that stop (¥/year)", "type": "log"},
+        template="plotly_white",
+    )
     return fig

@@ -332,7 +332,7 @@ def test_score_command_stores_results_and_prints_chokepoints(tmp_path, capsys):
         counts = {
             t: con.execute(f"SELECT count(*) FROM {t} WHERE wave = 2025").fetchone()[0]
             for t in ("sourcing", "criticality", "hidden_convergence", "esri", "graph_finding")
-            + ("foreign_exposure", "country_concentration", "foreign_control")
+            + ("foreign_exposure", "country_concentration", "foreign_control", "early_warning")
         }
         # every firm of the diamond is domestic and reports no imports: all home production
         stored = con.execute("SELECT program, country, exposure, first_tier FROM foreign_exposure").fetchall()
@@ -347,8 +347,10 @@ def test_score_command_stores_results_and_prints_chokepoints(tmp_path, capsys):
         "foreign_exposure": 1,
         "country_concentration": 4,
         "foreign_control": 0,
+        "early_warning": 4,  # the four suppliers; one wave and no status: expert-rule points only
     }
     assert stored == [("P1", "JP", 1.0, 1)]
+    assert "withdrawal early warning (expert rule (0 labelled withdrawals in earlier waves" in out
     assert "P1         domestic 100%  concern   0%  unknown   0%  largest abroad: -" in out
     # scoring again replaces, never duplicates
     assert main(["--db", str(db), "-q", "score", "--no-esri"]) == 0

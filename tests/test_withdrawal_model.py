@@ -225,3 +225,28 @@ def test_model_refuses_training_rows_without_both_outcomes():
         WithdrawalModel().fit(X, [0, 0])
     with pytest.raises(SupplyChainError, match="withdrawal_features"):
         WithdrawalModel().fit(X.drop(columns=["cyber_gap"]), [0, 1])
+
+
+def test_figures_of_the_validation_and_one_company(panel, validation):
+    from supplychain import plot
+
+    cal = plot.calibration_curve(validation)
+    model_trace = next(t for t in cal.data if t.name == "model")
+    expected = validation.calibration[validation.calibration["method"] == "model"]
+    np.testing.assert_allclose(model_trace.x, expected["predicted"])
+    np.testing.assert_allclose(model_trace.y, expected["observed"])
+    curves = plot.roc_pr(validation)
+    roc = next(t for t in curves.data if t.name.startswith("model (AUC"))
+    # the area under the drawn ROC curve is the reported ROC-AUC
+    area = float(np.sum(np.diff(roc.x) * (np.asarray(roc.y[1:]) + np.asarray(roc.y[:-1])) / 2))
+    assert area == pytest.approx(_pooled(validation, "model")["roc_auc"], abs=1e-9)
+    assert {t.name.split(" (")[0] for t in curves.data} == {"model", "expert rule", "intent alone"}
+    train = panel[panel["wave"] < 2026].dropna(subset=["withdraws"])
+    test = panel[panel["wave"] == 2026]
+    model = WithdrawalModel().fit(train, train["withdraws"])
+    company = test.iloc[0]["company"]
+    bars = plot.withdrawal_drivers(model, test, company).data[0]
+    one = test[test["company"] == company]
+    assert sum(bars.x) == pytest.approx(model.decision_function(one)[0] - model.base_logit_)
+    with pytest.raises(SupplyChainError, match="no company 'nobody'"):
+        plot.withdrawal_drivers(model, test, "nobody")

@@ -15,6 +15,7 @@ from .foreign import country_concentration, foreign_exposure
 from .ownership import foreign_control
 from .propagation import criticality, hidden_convergence
 from .sourcing import sourcing
+from .withdrawal import early_warning
 
 __all__ = ["score", "RESULT_TABLES"]
 
@@ -29,15 +30,18 @@ RESULT_TABLES = (
     "foreign_exposure",
     "country_concentration",
     "foreign_control",
+    "early_warning",
     "graph_finding",
 )
 
 
-def score(con, *, wave: int, with_esri: bool = True, progress: bool = False) -> dict[str, pd.DataFrame]:
+def score(con, *, wave: int, with_esri: bool = True, progress: bool = False, model=None) -> dict[str, pd.DataFrame]:
     """Run sourcing, hidden convergence, criticality, ESRI (unless ``with_esri`` is false),
     foreign exposure, country concentration and foreign control (with the configured country
-    lists and thresholds) and the graph's data-quality findings for ``wave``, and store each in its table (replacing that
-    wave's earlier results, in one transaction). Returns the results by table name, each with
+    lists and thresholds), the withdrawal early-warning list (a model fitted on the earlier
+    waves, or the saved ``model`` given, or the expert rule: see
+    :func:`~supplychain.risk.withdrawal`) and the graph's data-quality findings for ``wave``,
+    and store each in its table (replacing that wave's earlier results, in one transaction). Returns the results by table name, each with
     ``attrs["seconds"]``."""
     wave = _check_wave(con, wave)
     steps = [name for name in RESULT_TABLES if with_esri or name != "esri"]
@@ -68,6 +72,7 @@ def score(con, *, wave: int, with_esri: bool = True, progress: bool = False) -> 
         "foreign_exposure": lambda: foreign_exposure(con, network=network),
         "country_concentration": lambda: country_concentration(con, network=network),
         "foreign_control": lambda: foreign_control(con, wave=wave),
+        "early_warning": lambda: early_warning(con, wave=wave, criticality_scores=results["criticality"], model=model),
         "graph_finding": lambda: quality_findings(network),
     }
     for name in steps:

@@ -222,7 +222,8 @@ def withdrawal(con, *, wave: int, model=None, random_state: int = 0, min_withdra
     features = withdrawal_features(con, wave=wave)
     if isinstance(model, str | Path):
         model = load_model(model)
-    train = withdrawal_panel(con, before=wave)
+    earlier = run(con, "SELECT count(*) FROM survey_wave WHERE wave < ?", [wave]).fetchone()[0]
+    train = withdrawal_panel(con, before=wave) if earlier and model is None else features.iloc[0:0].assign(withdraws=1.0)
     train = train[train["withdraws"].notna()]
     n_pos = int(train["withdraws"].sum()) if len(train) else 0
     waves = sorted(int(w) for w in pd.unique(train["wave"])) if len(train) else []

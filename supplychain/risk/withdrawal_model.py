@@ -335,24 +335,32 @@ class WithdrawalModel(ClassifierMixin, BaseEstimator):
 
     def explain(self, X, top: int = 3) -> pd.DataFrame:
         """Per row: ``probability``, ``drivers`` (one sentence: the ``top`` features that raise
-        the log-odds most, with the company's value and the contribution) and ``top_drivers``
-        (their names)."""
+        the log-odds most, with the company's value and the contribution; the declared horizon
+        counts with the declared intent) and ``top_drivers`` (their names)."""
         contrib = self.contributions(X)
-        p = _sigmoid(self.base_logit_ + contrib.sum(axis=1).to_numpy())
+        # the horizon is reported only with an intent: one driver, "intent 'considering' within 5 years"
+        grouped = contrib.drop(columns="withdrawal_horizon_years")
+        grouped["withdrawal_intent"] += contrib["withdrawal_horizon_years"]
+        names_ = list(grouped.columns)
+        c = grouped.to_numpy()
+        p = _sigmoid(self.base_logit_ + c.sum(axis=1))
         base = float(_sigmoid(np.array(self.base_logit_)))
-        values = X[list(FEATURES)]
+        frame = _frame(X)
+        values = [frame[f].to_numpy(object) for f in names_]
+        horizon = frame["withdrawal_horizon_years"].to_numpy()
+        order = np.argsort(-c, axis=1, kind="stable")[:, :top]
+        intent = names_.index("withdrawal_intent")
         sentences, names = [], []
-        for i, row in enumerate(contrib.to_numpy()):
-            order = [k for k in np.argsort(-row, kind="stable")[:top] if row[k] > 0.05]
-            feats = [contrib.columns[k] for k in order]
-            sentences.append(
-                _sentence(
-                    p[i],
-                    [f"{describe(f, values.iat[i, values.columns.get_loc(f)])} ({row[k]:+.1f})" for f, k in zip(feats, order)],
-                    base,
-                )
-            )
-            names.append(feats)
+        for i in range(len(c)):
+            ks = [k for k in order[i] if c[i, k] > 0.05]
+            words = []
+            for k in ks:
+                text = describe(names_[k], values[k][i])
+                if k == intent and not np.isnan(horizon[i]):
+                    text += f" within {horizon[i]:.0f} year{'s' if horizon[i] != 1 else ''}"
+                words.append(f"{text} ({c[i, k]:+.1f})")
+            sentences.append(_sentence(p[i], words, base))
+            names.append([names_[k] for k in ks])
         return pd.DataFrame({"probability": p, "drivers": sentences, "top_drivers": names}, index=X.index)
 
 
@@ -403,17 +411,20 @@ class ExpertRule(ClassifierMixin, BaseEstimator):
 
     def explain(self, X, top: int = 3) -> pd.DataFrame:
         frame = _frame(X)
-        hits = pd.DataFrame({words: test(frame).fillna(False).astype(bool) for _, words, test, _ in EXPERT_POINTS}, index=X.index)
-        points = pd.Series([pts for *_, pts in EXPERT_POINTS], index=hits.columns)
+        # the conditions by points, highest first (stable), and which hold for each row
+        rules = sorted(EXPERT_POINTS, key=lambda r: -r[3])
+        hits = np.column_stack([test(frame).fillna(False).to_numpy(dtype=bool) for _, _, test, _ in rules])
+        points = np.array([r[3] for r in rules])
+        total = (hits * points).sum(axis=1)
+        first = np.argsort(~hits, axis=1, kind="stable")[:, :top]
         p = self.predict_proba(X)[:, 1] if hasattr(self, "scale_") else np.full(len(frame), np.nan)
+        words = [f"{r[1]} ({r[3]} pt{'s' if r[3] > 1 else ''})" for r in rules]
         sentences, names = [], []
-        feature_of = {words: f for f, words, _, _ in EXPERT_POINTS}
-        for i, (_, row) in enumerate(hits.iterrows()):
-            on = points[row.to_numpy()].sort_values(ascending=False, kind="stable")
-            parts = [f"{w} ({pts} pt{'s' if pts > 1 else ''})" for w, pts in on.items()]
+        for i in range(len(frame)):
+            ks = [k for k in first[i] if hits[i, k]]
             lead = f"{p[i]:.0%} chance of leaving before the next wave" if not math.isnan(p[i]) else "expert rule only"
-            sentences.append(f"{lead}, {int(on.sum())} points: " + ("; ".join(parts[:top]) if parts else "no sign"))
-            names.append([feature_of[w] for w in on.index[:top]])
+            sentences.append(f"{lead}, {int(total[i])} points: " + ("; ".join(words[k] for k in ks) if ks else "no sign"))
+            names.append([rules[k][0] for k in ks])
         return pd.DataFrame({"probability": p, "drivers": sentences, "top_drivers": names}, index=X.index)
 
 
