@@ -46,6 +46,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/ingest.py --scale $(SCALE)
 	$(PY) benchmarks/graph.py --scale $(SCALE)
 	$(PY) benchmarks/foreign.py --scale $(SCALE)
+	$(PY) benchmarks/withdrawal.py --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB).wal .pytest_cache .ruff_cache

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from graph import _hwm_mb, ensure_database  # noqa: E402
+from graph import Steps, _hwm_mb, ensure_database  # noqa: E402
 
 PRESET = "rare_earths_and_magnets_from_cn"
 
@@ -63,14 +63,7 @@ def _child(db: str, wave: int, solve_sample: int, queue) -> None:
     from supplychain.risk.foreign import cached_trace, exposure_by_linear_solve
 
     con = sc.connect(db, read_only=True)
-    rows = []
-
-    def step(name, fn, n_rows=len):
-        t = time.perf_counter()
-        out = fn()
-        seconds = time.perf_counter() - t
-        rows.append({"step": name, "seconds": seconds, "rows": n_rows(out), "peak_mb": _hwm_mb()})
-        return out
+    rows = step = Steps()
 
     net = step("graph build (DuckDB -> arrays)", lambda: sc.supply_network(con, wave=wave), lambda n: len(n.links))
     # compile the kernels on the sample-sized network of the first program before timing

@@ -43,6 +43,18 @@ def _hwm_mb() -> float:
     return float("nan")
 
 
+class Steps(list):
+    """Timed steps of a benchmark: ``steps(name, fn, n_rows=len)`` runs ``fn`` and appends its
+    seconds, ``n_rows(result)`` and this process's peak resident memory so far; returns the result."""
+
+    def __call__(self, name, fn, n_rows=len):
+        t = time.perf_counter()
+        out = fn()
+        seconds = time.perf_counter() - t
+        self.append({"step": name, "seconds": seconds, "rows": n_rows(out), "peak_mb": _hwm_mb()})
+        return out
+
+
 def naive_criticality(net, roots) -> list[tuple[int, int]]:
     """Remove each root from a networkx graph and recompute which buyers are left without a
     part, until nothing changes: (requirements lost, companies failed) per root."""
@@ -126,14 +138,7 @@ def _child(db: str, wave: int, naive_sample: int, naive_programs: int, esri_samp
     from supplychain.risk.propagation import criticality, hidden_convergence, sweep
 
     con = sc.connect(db, read_only=True)
-    rows = []
-
-    def step(name, fn, n_rows=None):
-        t = time.perf_counter()
-        out = fn()
-        seconds = time.perf_counter() - t
-        rows.append({"step": name, "seconds": seconds, "rows": n_rows(out) if n_rows else len(out), "peak_mb": _hwm_mb()})
-        return out
+    rows = step = Steps()
 
     # compile the kernels on a tiny network first, so the timings are of the work
     from supplychain.risk import _kernels  # noqa: F401
@@ -192,6 +197,11 @@ def ensure_database(scale: str) -> Path:
         return db
     if not data.exists():
         raise SystemExit(f"{data} is missing: run `python benchmarks/ingest.py --scale {scale}` first (it generates the returns)")
+    return ingest_once(data, db)
+
+
+def ingest_once(data: Path, db: Path) -> Path:
+    """Ingest the returns under ``data`` into ``db`` (written aside and renamed when complete)."""
     import supplychain as sc
 
     print(f"ingesting {data} into {db} (once) …", flush=True)

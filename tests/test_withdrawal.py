@@ -137,6 +137,7 @@ def test_early_warning_matrix_and_measures_by_hand(con, waves):
             "company": ["K1", "K2", "K3", "K4"],
             "company_name": ["一", "二", "三", "四"],
             "probability": [0.30, 0.25, 0.02, 0.01],
+            "points": [8.0, 4.0, 0.0, 6.0],
             "drivers": ["d"] * 4,
             "top_drivers": [[]] * 4,
             "method": "m",
@@ -179,6 +180,9 @@ def test_early_warning_matrix_and_measures_by_hand(con, waves):
     assert [t.name for t in fig.data] == ["monitor", "protect", "watch", "act"]
     assert list(fig.data[-1].x) == [0.30] and list(fig.data[-1].y) == [9e8]
     assert fig.layout.shapes[0].x0 == 0.10 and fig.layout.shapes[1].y0 == ew.attrs["impact_threshold"]
+    # without probabilities (the expert rule before any outcome), 6 points or more count as likely
+    unscored = sc.risk.early_warning(con, wave=2024, withdrawal_scores=scores.assign(probability=np.nan), criticality_scores=crit)
+    assert unscored.set_index("company")["priority"].to_dict() == {"K1": "act", "K2": "monitor", "K3": "protect", "K4": "watch"}
 
 
 def test_withdrawal_on_the_sample_fits_a_model(sample_db):

@@ -207,8 +207,9 @@ def withdrawal(con, *, wave: int, model=None, random_state: int = 0, min_withdra
     (its points turned into a probability on those waves, or points only when no earlier wave
     has outcomes), and ``method`` says so and why.
 
-    Columns: ``rank``, ``company``, ``company_name``, ``probability``, ``drivers`` (one
-    sentence), ``top_drivers`` (feature names), ``method``, then the features behind the
+    Columns: ``rank``, ``company``, ``company_name``, ``probability``, ``points`` (the expert
+    rule's, whatever the method: a second opinion), ``drivers`` (one sentence), ``top_drivers``
+    (feature names), ``method``, then the features behind the
     early-warning measure (``withdrawal_intent``, ``owner_age``, ``successor``,
     ``owner_70_no_successor``). Sorted by probability (points for the expert rule without
     outcomes), highest first, then company. ``attrs`` holds ``method``, ``training_waves`` and
@@ -252,6 +253,7 @@ def withdrawal(con, *, wave: int, model=None, random_state: int = 0, min_withdra
             "company": features["company"].to_numpy(object),
             "company_name": features["company_name"].to_numpy(object),
             "probability": explained["probability"].to_numpy(float),
+            "points": ExpertRule().points(features),
             "drivers": explained["drivers"].to_numpy(object),
             "top_drivers": explained["top_drivers"].to_numpy(object),
             "method": method,
@@ -261,7 +263,7 @@ def withdrawal(con, *, wave: int, model=None, random_state: int = 0, min_withdra
             "owner_70_no_successor": features["owner_70_no_successor"].to_numpy(float),
         }
     )
-    key = out["probability"] if out["probability"].notna().any() else pd.Series(estimator.points(features), index=out.index)
+    key = out["probability"] if out["probability"].notna().any() else out["points"]
     out = out.assign(_key=key.to_numpy()).sort_values(["_key", "company"], ascending=[False, True], kind="stable")
     out = out.drop(columns="_key").reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
@@ -280,6 +282,7 @@ def early_warning(
     withdrawal_scores: pd.DataFrame | None = None,
     criticality_scores: pd.DataFrame | None = None,
     p_high: float = 0.10,
+    points_high: float = 6,
     impact_quantile: float = 0.90,
     model=None,
     random_state: int = 0,
@@ -289,7 +292,9 @@ def early_warning(
     deliveries that stop), with the Stable Manufacturing Plan measure type that would address it.
 
     ``priority`` places each company in the probability × impact matrix: probability high when
-    at least ``p_high``, impact high when ``value_lost`` is at least its ``impact_quantile``
+    at least ``p_high`` (with no probability — the expert rule before any wave has outcomes —
+    when its points are at least ``points_high``: e.g. intent decided with two more signs, or
+    considering with an old owner and no successor and two more), impact high when ``value_lost`` is at least its ``impact_quantile``
     across the companies of the wave or a program is lost: ``act`` (both high), ``watch`` (likely,
     small impact), ``protect`` (unlikely, large impact), ``monitor``. ``expected_value_lost`` =
     probability × value_lost.
@@ -315,7 +320,8 @@ def early_warning(
     out[impact_cols[:3]] = out[impact_cols[:3]].astype(np.int64)
     out["expected_value_lost"] = out["probability"] * out["value_lost"]
     threshold = float(c["value_lost"].quantile(impact_quantile)) if len(c) else 0.0
-    likely = out["probability"].fillna(0).to_numpy() >= p_high
+    prob = out["probability"].to_numpy(float)
+    likely = np.where(np.isnan(prob), out["points"].to_numpy(float) >= points_high, prob >= p_high)
     heavy = (out["programs_lost"].to_numpy() > 0) | (
         (out["value_lost"].to_numpy() >= threshold) & (out["value_lost"].to_numpy() > 0)
     )
@@ -333,9 +339,12 @@ def early_warning(
     ]
     out["_p"] = out["priority"].map({p: i for i, p in enumerate(PRIORITIES)})
     out = out.sort_values(
-        ["_p", "expected_value_lost", "probability", "company"], ascending=[True, False, False, True], kind="stable"
+        ["_p", "expected_value_lost", "probability", "points", "value_lost", "company"],
+        ascending=[True, False, False, False, False, True],
+        kind="stable",
     )
-    cols = ["company", "company_name", "priority", "probability", *impact_cols, "expected_value_lost", "measure_type", "measure"]
+    cols = ["company", "company_name", "priority", "probability", "points", *impact_cols, "expected_value_lost"]
+    cols += ["measure_type", "measure"]
     out = out[[*cols, "drivers", "method"]].reset_index(drop=True)
-    out.attrs.update(w.attrs, p_high=p_high, impact_threshold=threshold)
+    out.attrs.update(w.attrs, p_high=p_high, points_high=points_high, impact_threshold=threshold)
     return out
