@@ -159,7 +159,9 @@ def withdrawal_labels(con, *, wave: int) -> pd.Series:
         for (c,) in run(
             con,
             """SELECT DISTINCT e.company_id FROM withdrawal_event e, survey_wave a, survey_wave b
-               WHERE a.wave = ? AND b.wave = ? AND e.announced_on > a.reference_date AND e.announced_on <= b.reference_date""",
+               WHERE a.wave = ? AND b.wave = ?
+                 AND e.announced_on > coalesce(a.reference_date, make_date(a.fiscal_year, 4, 1))
+                 AND e.announced_on <= coalesce(b.reference_date, make_date(b.fiscal_year, 4, 1))""",
             [wave, nxt],
         ).fetchall()
     }
