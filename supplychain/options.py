@@ -46,6 +46,8 @@ class Options:
     fefta_notification: float
     screening_review: float
     screening_strong: float
+    switch_days: float = 90.0
+    requalification_months: float = 12.0
 
     def country_group(self, country: str | None) -> str:
         """``domestic``, ``concern``, ``allied``, ``other`` or ``unknown`` (not reported)."""
@@ -140,6 +142,10 @@ def load_options(config: str | Path | Options | None = None) -> Options:
     review, strong = scr.get("review"), scr.get("strong")
     if not all(isinstance(v, int | float) and 0 <= v <= 100 for v in (review, strong)) or review > strong:
         raise SupplyChainError(f"{where}: screening.review and screening.strong must be scores in [0, 100], review <= strong")
+    timing = raw.get("timing", {})
+    switch, requal = timing.get("switch_days", 90), timing.get("requalification_months", 12)
+    if not all(isinstance(v, int | float) and v >= 0 for v in (switch, requal)):
+        raise SupplyChainError(f"{where}: timing.switch_days and timing.requalification_months must be numbers >= 0")
     return Options(
         label=label,
         home=str(countries.get("home", "JP")),
@@ -149,4 +155,6 @@ def load_options(config: str | Path | Options | None = None) -> Options:
         **thresholds,
         screening_review=float(review),
         screening_strong=float(strong),
+        switch_days=float(switch),
+        requalification_months=float(requal),
     )

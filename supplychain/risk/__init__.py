@@ -11,6 +11,7 @@ from .foreign import country_concentration, exposure_by_tier, foreign_exposure
 from .ownership import foreign_control, ownership_chains
 from .propagation import criticality, hidden_convergence
 from .sourcing import sourcing
+from .timing import time_to_recover
 from .withdrawal import early_warning, withdrawal, withdrawal_features, withdrawal_labels, withdrawal_panel
 
 # scikit-learn loads only when the withdrawal model is used
@@ -26,6 +27,7 @@ __all__ = [
     "country_concentration",
     "ownership_chains",
     "foreign_control",
+    "time_to_recover",
     "withdrawal_features",
     "withdrawal_labels",
     "withdrawal_panel",

@@ -820,3 +820,236 @@ def exposure_by_program(
                 company_seen[c, link_company[m]] = p
                 suppliers[p, c] += 1
     return exposure, first_tier, parts, suppliers
+
+
+@njit(cache=True)
+def _outage_run(
+    start_links,
+    start_days,
+    link_req,
+    req_ptr,
+    req_buyer,
+    supplies_ptr,
+    supplies_link,
+    link_in_use,
+    req_tts,
+    req_ttr,
+    link_out,
+    link_cover,
+    req_out,
+    req_hit,
+    node_out,
+    node_cover,
+    node_cause,
+    queue,
+    in_queue,
+    touched_links,
+    touched_reqs,
+    touched_nodes,
+):
+    """One disruption in time (see supplychain/risk/timing.py): the links ``start_links`` stop
+    for ``start_days``; returns the numbers of links, requirements and nodes touched (listed at
+    the start of ``touched_*``), whose entries of the state arrays were changed.
+
+    State (all must be at rest on entry: outages 0, covers +inf, flags false, causes -1):
+    ``link_out`` days a link does not deliver; ``link_cover`` inventory days between the first
+    stop and that link; ``req_out`` days a requirement's buyer cannot make what needs it (its
+    supply out for ``min(supply outage, TTR) - TTS``, 0 while another in-use link delivers);
+    ``node_out`` days a node stops (max over its requirements, AND), ``node_cover`` the least
+    inventory days on a path from a first stop to it, ``node_cause`` the link whose requirement
+    stopped it.
+    """
+    n_tl = 0
+    n_tr = 0
+    n_tn = 0
+    head = 0
+    tail = 0
+    nq = queue.shape[0]
+    for i in range(start_links.shape[0]):
+        m = start_links[i]
+        if link_out[m] == 0.0 and link_cover[m] == np.inf:
+            touched_links[n_tl] = m
+            n_tl += 1
+        if start_days[i] > link_out[m]:
+            link_out[m] = start_days[i]
+        link_cover[m] = 0.0
+        if not in_queue[m]:
+            in_queue[m] = True
+            queue[tail % nq] = m
+            tail += 1
+    while head < tail:
+        m = queue[head % nq]
+        head += 1
+        in_queue[m] = False
+        r = link_req[m]
+        # the requirement's supply: out while every in-use link is out; back with the first
+        s_out = np.inf
+        cover_in = -np.inf
+        for j in range(req_ptr[r], req_ptr[r + 1]):
+            if not link_in_use[j]:
+                continue
+            if link_out[j] <= 0.0:
+                s_out = 0.0
+                break
+            if link_out[j] < s_out:
+                s_out = link_out[j]
+            if link_cover[j] > cover_in:
+                cover_in = link_cover[j]
+        if s_out <= 0.0 or s_out == np.inf and cover_in == -np.inf:
+            continue
+        if not req_hit[r]:
+            req_hit[r] = True
+            touched_reqs[n_tr] = r
+            n_tr += 1
+        o = min(s_out, req_ttr[r]) - req_tts[r]
+        if o <= 0.0:
+            continue
+        if o > req_out[r]:
+            req_out[r] = o
+        c = cover_in + req_tts[r]
+        b = req_buyer[r]
+        grew = False
+        if node_out[b] == 0.0 and node_cover[b] == np.inf:
+            touched_nodes[n_tn] = b
+            n_tn += 1
+            node_cause[b] = m
+        if o > node_out[b]:
+            node_out[b] = o
+            node_cause[b] = m
+            grew = True
+        if c < node_cover[b]:
+            node_cover[b] = c
+            grew = True
+        if not grew:
+            continue
+        for k in range(supplies_ptr[b], supplies_ptr[b + 1]):
+            j = supplies_link[k]
+            if node_out[b] > link_out[j] or node_cover[b] < link_cover[j]:
+                if link_out[j] == 0.0 and link_cover[j] == np.inf:
+                    touched_links[n_tl] = j
+                    n_tl += 1
+                link_out[j] = max(link_out[j], node_out[b])
+                link_cover[j] = min(link_cover[j], node_cover[b])
+                if not in_queue[j]:
+                    in_queue[j] = True
+                    queue[tail % nq] = j
+                    tail += 1
+    return n_tl, n_tr, n_tn
+
+
+def outage_state(n_links, n_req, n_nodes):
+    """Fresh state arrays for :func:`_outage_run` / :func:`outage_sweep` (a tuple in their order)."""
+    return (
+        np.zeros(n_links),
+        np.full(n_links, np.inf),
+        np.zeros(n_req),
+        np.zeros(n_req, np.bool_),
+        np.zeros(n_nodes),
+        np.full(n_nodes, np.inf),
+        np.full(n_nodes, -1, np.int64),
+        np.empty(n_links + 1, np.int64),
+        np.zeros(n_links, np.bool_),
+        np.empty(n_links + 1, np.int64),
+        np.empty(n_req + 1, np.int64),
+        np.empty(n_nodes + 1, np.int64),
+    )
+
+
+@njit(cache=True)
+def outage_sweep(
+    roots,
+    days,
+    company_ptr,
+    company_node,
+    supplies_ptr,
+    supplies_link,
+    link_req,
+    req_ptr,
+    req_buyer,
+    node_program,
+    prime_of_program,
+    link_in_use,
+    req_tts,
+    req_ttr,
+    state,
+):
+    """Each company of ``roots`` fails alone for ``days``: per (company, program) whose prime
+    stops, the program-days lost, the inventory days on the way (TTS) and the company's own time
+    to recover there (the largest TTR of the requirements it alone supplied). Returns (company,
+    program, days lost, tts, ttr) as arrays."""
+    (link_out, link_cover, req_out, req_hit, node_out, node_cover, node_cause, queue, in_queue, tl, tr, tn) = state
+    out_c = np.empty(16, np.int64)
+    out_p = np.empty(16, np.int64)
+    out_d = np.empty(16)
+    out_s = np.empty(16)
+    out_t = np.empty(16)
+    n = 0
+    starts = np.empty(max(1, link_req.shape[0]), np.int64)
+    for ci in range(roots.shape[0]):
+        c = roots[ci]
+        k = 0
+        for a in range(company_ptr[c], company_ptr[c + 1]):
+            v = company_node[a]
+            for b in range(supplies_ptr[v], supplies_ptr[v + 1]):
+                starts[k] = supplies_link[b]
+                k += 1
+        if k == 0:
+            continue
+        sl = starts[:k]
+        n_tl, n_tr, n_tn = _outage_run(
+            sl,
+            np.full(k, days),
+            link_req,
+            req_ptr,
+            req_buyer,
+            supplies_ptr,
+            supplies_link,
+            link_in_use,
+            req_tts,
+            req_ttr,
+            link_out,
+            link_cover,
+            req_out,
+            req_hit,
+            node_out,
+            node_cover,
+            node_cause,
+            queue,
+            in_queue,
+            tl,
+            tr,
+            tn,
+        )
+        for i in range(n_tn):
+            v = tn[i]
+            p = node_program[v]
+            if prime_of_program[p] != v or node_out[v] <= 0.0:
+                continue
+            # the company's own TTR in this program: requirements it alone supplied there
+            ttr = 0.0
+            for q in range(k):
+                r = link_req[sl[q]]
+                if req_hit[r] and node_program[req_buyer[r]] == p and req_ttr[r] > ttr:
+                    ttr = req_ttr[r]
+            out_c = _grow(out_c, n)
+            out_p = _grow(out_p, n)
+            out_d = _grow(out_d, n)
+            out_s = _grow(out_s, n)
+            out_t = _grow(out_t, n)
+            out_c[n] = c
+            out_p[n] = p
+            out_d[n] = node_out[v]
+            out_s[n] = node_cover[v]
+            out_t[n] = ttr
+            n += 1
+        for i in range(n_tl):
+            link_out[tl[i]] = 0.0
+            link_cover[tl[i]] = np.inf
+        for i in range(n_tr):
+            req_out[tr[i]] = 0.0
+            req_hit[tr[i]] = False
+        for i in range(n_tn):
+            node_out[tn[i]] = 0.0
+            node_cover[tn[i]] = np.inf
+            node_cause[tn[i]] = -1
+    return out_c[:n], out_p[:n], out_d[:n], out_s[:n], out_t[:n]
