@@ -47,6 +47,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/graph.py --scale $(SCALE)
 	$(PY) benchmarks/foreign.py --scale $(SCALE)
 	$(PY) benchmarks/withdrawal.py --scale $(SCALE)
+	$(PY) benchmarks/scenario.py --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB).wal .pytest_cache .ruff_cache

@@ -137,6 +137,65 @@ def cmd_withdrawal(args) -> int:
     return 0
 
 
+def cmd_scenario(args) -> int:
+    from pathlib import Path
+
+    from . import scenario as S
+
+    with _connect(args, read_only=args.action in ("list", "show")) as con:
+        if args.action == "list":
+            table = S.saved(con)
+            for r in table.itertuples():
+                days = "for good" if r.days is None or r.days != r.days else f"{r.days:g} days"
+                print(f"{r.name:<28} {r.source:<8} {days:<10} {r.description}")
+            return 0
+        if not args.target:
+            raise SupplyChainError(f"scenario {args.action}: name a scenario (or a .json/.yaml file)")
+        is_file = Path(args.target).suffix.lower() in (".json", ".yaml", ".yml")
+        scenarios = S.read(args.target) if is_file else [S.load(con, args.target)]
+        if args.action == "save":
+            for s in scenarios:
+                print(f"saved scenario {S.save(con, s)}")
+            return 0
+        if args.action == "show":
+            import json
+
+            for s in scenarios:
+                print(json.dumps(s, ensure_ascii=False, indent=2))
+            return 0
+        wave = _latest_wave(con, args.wave)
+        for s in scenarios:
+            if args.days is not None:
+                s = {**s, "days": args.days}
+            res = S.run(con, s, wave=wave)
+            print(_scenario_lines(res, args.top))
+    return 0
+
+
+def _scenario_lines(res, top: int) -> str:
+    s, f = res.scenario, res.summary
+    days = "for good" if s["days"] is None else f"{s['days']:g} days"
+    lines = [
+        f"{s['name']} on wave {res.wave} ({days}): {f['links_stopped_first']:,} links stop first, {f['links_stopped']:,} in all; "
+        f"{f['parts_lost']:,} parts and {f['buyers_lost']:,} (program, company) lost; {f['programs_lost']} programs stop "
+        f"for {f['program_days_lost']:,.0f} program-days, ¥{f['value_lost'] / 1e6:,.0f}m",
+    ]
+    if "baseline" in f:
+        b = f["baseline"]
+        lines.append(
+            f"  without its mitigations: {b['program_days_lost']:,.0f} program-days, ¥{b['value_lost'] / 1e6:,.0f}m "
+            f"(mitigations save {b['program_days_lost'] - f['program_days_lost']:,.0f} days)"
+        )
+    for note in f.get("notes", []):
+        lines.append(f"  note: {note}")
+    for r in res.programs_lost.head(top).itertuples():
+        lines.append(
+            f"  {r.program:<10} {r.days_lost:>7,.0f} days  ¥{r.value_lost / 1e6:>10,.0f}m  stock on the way {r.tts_days:g} days"
+        )
+        lines.append(f"    {r.path}")
+    return "\n".join(lines)
+
+
 def _early_warning_lines(ew, top: int) -> str:
     lines = [f"{'priority':<8} {'company':<14} {'name':<24} {'prob.':>6} {'parts':>6} {'value lost (¥m/yr)':>19}  measure"]
     for r in ew.head(top).itertuples():
@@ -382,6 +441,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="random_state")
     s.add_argument("--top", type=int, default=15, help="companies to print")
     s.set_defaults(func=cmd_withdrawal)
+
+    s = sub.add_parser("scenario", help="what-if scenarios in time: list, show, save (from .json/.yaml), run")
+    s.add_argument("action", choices=["list", "show", "save", "run"])
+    s.add_argument("target", nargs="?", help="a scenario name (standard or saved) or a .json/.yaml file")
+    s.add_argument("--wave", type=int, help="the wave to run on (default: the latest)")
+    s.add_argument("--days", type=float, help="override the scenario's duration")
+    s.add_argument("--top", type=int, default=10, help="programs to print")
+    s.set_defaults(func=cmd_scenario)
 
     s = sub.add_parser("rejected", help="list refused rows and dropped values")
     s.add_argument("--wave", type=int)

@@ -15,6 +15,8 @@ a list names the configuration it used (:attr:`Options.label`).
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import tomllib
 from dataclasses import dataclass
@@ -106,6 +108,16 @@ def _fraction(raw, key: str, where: str) -> float:
     return float(raw)
 
 
+@functools.cache
+def _parsed_defaults() -> dict:
+    return tomllib.loads(resources.files("supplychain.config").joinpath("defaults.toml").read_text("utf-8"))
+
+
+def _defaults() -> dict:
+    """The shipped defaults (parsed once; a deep copy, so merging a site file cannot change them)."""
+    return copy.deepcopy(_parsed_defaults())
+
+
 def load_options(config: str | Path | Options | None = None) -> Options:
     """The defaults, overridden by the site file ``config`` (or ``$SUPPLYCHAIN_CONFIG``).
 
@@ -113,7 +125,7 @@ def load_options(config: str | Path | Options | None = None) -> Options:
     """
     if isinstance(config, Options):
         return config
-    raw = tomllib.loads(resources.files("supplychain.config").joinpath("defaults.toml").read_text("utf-8"))
+    raw = _defaults()
     label = raw.get("name", "defaults")
     site = config if config is not None else os.environ.get(CONFIG_ENV) or None
     where = "defaults.toml"

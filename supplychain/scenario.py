@@ -29,7 +29,7 @@ from .options import load_options
 from .risk.foreign import cached_trace
 from .risk.propagation import ARROW, _network
 
-__all__ = ["ScenarioResult", "export_ban", "PRESETS"]
+__all__ = ["ScenarioResult", "export_ban", "run", "normalize", "read", "save", "load", "saved", "PRESETS", "STANDARD"]
 
 #: Ready-made scenarios: keyword arguments of the scenario function named by ``kind``.
 PRESETS = {
@@ -93,7 +93,7 @@ class ScenarioResult:
 
     def __repr__(self) -> str:
         figures = ", ".join(f"{k}={v}" for k, v in self.summary.items())
-        return f"ScenarioResult({self.scenario.get('kind')}, wave={self.wave}: {figures})"
+        return f"ScenarioResult({self.scenario.get('name') or self.scenario.get('kind')}, wave={self.wave}: {figures})"
 
 
 def _part_scope(net: SupplyNetwork, parts, options) -> np.ndarray:
@@ -213,12 +213,17 @@ def export_ban(
     return ScenarioResult(scenario, net.wave, summary, build)
 
 
-def _links_stopped(net: SupplyNetwork, links: np.ndarray, stop0, located, causes) -> pd.DataFrame:
+def _links_stopped(net: SupplyNetwork, links: np.ndarray, stop0, located, causes, cause=None, days=None) -> pd.DataFrame:
+    """The links stopped, sorted; ``cause`` (per link, optional) replaces the export-ban causes;
+    ``days`` (per link, optional) adds the days each does not deliver."""
     ln = net.links
     labels, names = net.node_labels(), net.column("companies", "name")[net.node_company]
     sup, buy = net.link_supplier[links], net.link_buyer[links]
     part = ln["part"].to_numpy(np.int64)[links]
-    cause = np.where(stop0[links], np.where(located[links], causes["located"], causes["only"]), "supplier failed")
+    if cause is None:
+        cause = np.where(stop0[links], np.where(located[links], causes["located"], causes["only"]), "supplier failed")
+    else:
+        cause = np.where(stop0[links], cause[links], "supplier stopped")
     files = pd.Series(ln["submission_id"].to_numpy()[links]).map(net.files)
     out = pd.DataFrame(
         {
@@ -235,10 +240,13 @@ def _links_stopped(net: SupplyNetwork, links: np.ndarray, stop0, located, causes
             "source_row": ln["source_row"].to_numpy()[links],
         }
     )
+    if days is not None:
+        out.insert(8, "days_stopped", days[links])
     return out.sort_values(["program", "buyer", "part_id", "supplier"], kind="stable", ignore_index=True)
 
 
-def _parts_lost(net: SupplyNetwork, reqs: np.ndarray, paths: _Paths) -> pd.DataFrame:
+def _parts_lost(net: SupplyNetwork, reqs: np.ndarray, paths: _Paths, days: np.ndarray | None = None) -> pd.DataFrame:
+    """The requirements lost, sorted; with ``days`` (per requirement), the days each stops its buyer."""
     labels, names = net.node_labels(), net.column("companies", "name")[net.node_company]
     buyer = net.req_buyer[reqs]
     first_link = net.req_ptr[reqs]
@@ -253,6 +261,8 @@ def _parts_lost(net: SupplyNetwork, reqs: np.ndarray, paths: _Paths) -> pd.DataF
             "path": [paths.through(int(m)) for m in first_link.tolist()],
         }
     )
+    if days is not None:
+        out.insert(6, "days_lost", days[reqs])
     return out.sort_values(["program", "buyer", "part_id"], kind="stable", ignore_index=True)
 
 
@@ -289,6 +299,8 @@ class _Paths:
         chain = [node]
         while self.failed[node]:
             link = self.cause[node]
+            if link < 0:  # the node itself was hit (a prime named by the scenario)
+                break
             node = int(self.net.link_supplier[link])
             chain.append(node)
             if self.link_cause[link] < 0:
@@ -304,3 +316,563 @@ class _Paths:
         if self.link_cause[link] < 0:
             return ARROW.join([self.country, str(self.labels[supplier]), buyer])
         return ARROW.join([self.to(supplier), buyer])
+
+
+# ---------------------------------------------------------------------------------------------
+# scenarios in time (issue 6): what fails, for how long, and which mitigations apply
+
+#: Keys a scenario's ``fail`` mapping may hold.
+FAIL_KEYS = ("companies", "countries", "parts", "prefectures", "hazard_zones", "withdrawals")
+#: Mitigation actions (the plan measures of DESIGN §6).
+ACTIONS = ("stockpile", "add_supplier", "substitute", "succession")
+#: Hazard zones a scenario can name, and the site column that flags them.
+HAZARD_ZONES = {"nankai": "nankai_zone"}
+
+#: The standard scenario set: run on every wave, and by plan reviews.
+STANDARD = {
+    "rare_earth_export_ban": {
+        "name": "rare_earth_export_ban",
+        "description": "China stops exporting rare-earth metals and compounds and permanent magnets to Japan for 180 days",
+        "fail": {"countries": [{"country": "CN", "parts": ["rare_earths", "magnets"]}]},
+        "days": 180,
+    },
+    "nankai_trough": {
+        "name": "nankai_trough",
+        "description": "A Nankai Trough earthquake: every site in the promotion area stops for 90 days",
+        "fail": {"hazard_zones": ["nankai"]},
+        "days": 90,
+    },
+    "top_withdrawal_risk": {
+        "name": "top_withdrawal_risk",
+        "description": "The ten suppliers most likely to leave the defense business leave (for good)",
+        "fail": {"withdrawals": {"predicted": 10}},
+        "days": None,
+    },
+}
+
+
+def normalize(scenario) -> dict:
+    """A scenario as plain, checked data: a mapping (or the name of a :data:`STANDARD` one, or
+    the legacy ``{"kind": "export_ban", "country": ..., "parts": ...}``) with ``name``,
+    ``description``, ``fail`` (keys of :data:`FAIL_KEYS`), ``days`` (None = for good) and
+    ``mitigations`` (mappings with an ``action`` of :data:`ACTIONS`). Raises
+    :class:`SupplyChainError` saying what is wrong."""
+    if isinstance(scenario, str):
+        if scenario not in STANDARD:
+            raise SupplyChainError(f"no standard scenario {scenario!r} (standard: {', '.join(STANDARD)})")
+        scenario = STANDARD[scenario]
+    if not isinstance(scenario, dict):
+        raise SupplyChainError(f"a scenario is a mapping, got {type(scenario).__name__}")
+    s = dict(scenario)  # copied level by level below (no deep copy: a removal set may hold 100k names)
+    if s.get("kind") == "export_ban":
+        s = {
+            "name": s.get("name", f"export ban {s['country']}"),
+            "description": s.get("description", ""),
+            "fail": {"countries": [{"country": s["country"], "parts": s.get("parts")}]},
+            "days": s.get("days"),
+        }
+    unknown = sorted(set(s) - {"name", "description", "fail", "days", "mitigations"})
+    if unknown:
+        raise SupplyChainError(f"scenario: unknown keys {unknown} (expected name, description, fail, days, mitigations)")
+    fail = s.get("fail") or {}
+    if isinstance(fail, dict):
+        fail = dict(fail)
+    if not isinstance(fail, dict) or not fail:
+        raise SupplyChainError("scenario: 'fail' must name what fails, e.g. {'companies': [...]} or {'countries': ['CN']}")
+    bad = sorted(set(fail) - set(FAIL_KEYS))
+    if bad:
+        raise SupplyChainError(f"scenario.fail: unknown keys {bad} (expected {', '.join(FAIL_KEYS)})")
+    countries = []
+    for item in fail.get("countries") or []:
+        entry = {"country": item, "parts": None} if isinstance(item, str) else dict(item)
+        c = entry.get("country")
+        if not isinstance(c, str) or len(c) != 2 or not c.isupper():
+            raise SupplyChainError(f"scenario.fail.countries: an ISO 3166-1 alpha-2 code such as 'CN', got {c!r}")
+        parts = entry.get("parts")
+        entry["parts"] = None if parts is None else [parts] if isinstance(parts, str) else list(parts)
+        countries.append({"country": c, "parts": entry["parts"]})
+    if countries:
+        fail["countries"] = countries
+    for key in ("companies", "parts", "prefectures", "hazard_zones"):
+        if key in fail:
+            v = fail[key]
+            fail[key] = [v] if isinstance(v, str) else [str(x) for x in v]
+    for zone in fail.get("hazard_zones", []):
+        if zone not in HAZARD_ZONES:
+            raise SupplyChainError(f"scenario.fail.hazard_zones: unknown zone {zone!r} (known: {', '.join(HAZARD_ZONES)})")
+    w = fail.get("withdrawals")
+    if w is not None and (not isinstance(w, dict) or not set(w) <= {"announced", "predicted"}):
+        raise SupplyChainError("scenario.fail.withdrawals: a mapping {'announced': true, 'predicted': N}")
+    days = s.get("days")
+    if days is not None and (not isinstance(days, int | float) or days < 0):
+        raise SupplyChainError(f"scenario.days: a number of days >= 0, or null for good; got {days!r}")
+    mitigations = [dict(m) if isinstance(m, dict) else m for m in s.get("mitigations") or []]
+    for i, m in enumerate(mitigations):
+        if not isinstance(m, dict) or m.get("action") not in ACTIONS:
+            raise SupplyChainError(f"scenario.mitigations[{i}]: 'action' must be one of {', '.join(ACTIONS)}, got {m!r}")
+        if m["action"] == "stockpile" and not isinstance(m.get("days"), int | float):
+            raise SupplyChainError(f"scenario.mitigations[{i}]: a stockpile needs 'days'")
+        if m["action"] == "succession" and not m.get("company"):
+            raise SupplyChainError(f"scenario.mitigations[{i}]: a succession needs 'company'")
+        if m["action"] in ("stockpile", "add_supplier", "substitute") and not m.get("part"):
+            raise SupplyChainError(f"scenario.mitigations[{i}]: {m['action']} needs 'part'")
+    return {
+        "name": str(s.get("name") or "scenario"),
+        "description": str(s.get("description") or ""),
+        "fail": fail,
+        "days": None if days is None else float(days),
+        "mitigations": mitigations,
+    }
+
+
+def _company_index(net: SupplyNetwork, wanted) -> tuple[np.ndarray, list[str]]:
+    """Company indices named by label, internal id or exact name; and the names not found.
+    (The hash index of each column is built once per network and kept.)"""
+    wanted = pd.Index([str(w) for w in wanted], dtype=object)
+    found = np.full(len(wanted), -1, np.int64)
+    for col in ("label", "company_id", "name"):
+        key = ("company_index", col)
+        if key not in net.derived:  # names may repeat: index the first company of each
+            values = pd.Index(net.column("companies", col), dtype=object)
+            first = np.flatnonzero(~values.duplicated())
+            net.derived[key] = (pd.Index(values[first], dtype=object), first)
+        index, first = net.derived[key]
+        todo = np.flatnonzero(found < 0)
+        if not len(todo):
+            break
+        pos = index.get_indexer(wanted[todo])
+        found[todo] = np.where(pos >= 0, first[np.maximum(pos, 0)], -1)
+    return np.unique(found[found >= 0]), wanted[found < 0].tolist()
+
+
+def _supplied_by(net: SupplyNetwork, companies: np.ndarray) -> np.ndarray:
+    """The links supplied by ``companies`` (company indices), through the company -> node and
+    node -> supplied-links CSR (only their own rows are visited)."""
+    _, at = _csr_rows(net.company_ptr, np.asarray(companies, np.int64))
+    nodes = net.company_node[at]
+    _, at = _csr_rows(net.supplies_ptr, nodes.astype(np.int64))
+    return net.supplies_link[at]
+
+
+def _site_stops(con, net: SupplyNetwork, *, prefectures=(), zones=()) -> np.ndarray:
+    """Boolean per link: its supplier's site is in one of ``prefectures`` or hazard ``zones``.
+    The link's own site where reported; otherwise the supplier is hit when all its sites are
+    (and, for prefectures, when it has no site, by its company prefecture). Also returns, per
+    company, whether it is hit that way (a prime hit stops its program)."""
+    from .db import run
+    from .graph import _positions
+
+    zone_cols = [HAZARD_ZONES[z] for z in zones]
+    hit_sql = " OR ".join(
+        [*(f"coalesce({c}, false)" for c in zone_cols), *(["list_contains(?, prefecture_code)"] if prefectures else [])]
+    )
+    params = [list(prefectures)] if prefectures else []
+    sites = run(con, f"SELECT site_id, company_id, ({hit_sql}) AS hit FROM site", params).df()
+    hit = sites["hit"].to_numpy(dtype=bool, na_value=False)
+    by_company = sites.assign(hit=hit).groupby("company_id")["hit"].agg("all")
+    pos = _positions(net.companies["company_id"], pd.Series(by_company.index, dtype=object))
+    company_hit = _take(by_company.to_numpy(bool), pos, False)
+    if prefectures:
+        pref = net.companies["prefecture_code"].astype("string").fillna("").to_numpy(object)
+        company_hit |= (pos < 0) & np.isin(pref, list(prefectures))
+    own = _positions(net.links["site_id"], sites["site_id"])
+    fallback = company_hit[net.node_company[net.link_supplier]]
+    return np.where(own >= 0, _take(hit, own, False), fallback), company_hit
+
+
+def _take(values: np.ndarray, pos: np.ndarray, fill) -> np.ndarray:
+    """``values[pos]``, ``fill`` where ``pos`` is -1 (``values`` may be empty)."""
+    out = np.full(len(pos), fill, dtype=values.dtype)
+    ok = pos >= 0
+    out[ok] = values[pos[ok]]
+    return out
+
+
+def _requirement_mask(net: SupplyNetwork, m: dict, options) -> np.ndarray:
+    """Requirements a mitigation acts on: its part (id, name, material class or HS prefix),
+    optionally one buyer (label, id or name) and one program."""
+    scope = _part_scope(net, [m["part"]], options)[net.req_part]
+    if m.get("buyer"):
+        idx, missing = _company_index(net, [str(m["buyer"])])
+        if missing:
+            raise SupplyChainError(f"mitigation {m}: no company {m['buyer']!r} in wave {net.wave}")
+        scope &= np.isin(net.node_company[net.req_buyer], idx)
+    if m.get("program"):
+        scope &= net.column("programs", "program_id")[net.node_program[net.req_buyer]] == m["program"]
+    return scope
+
+
+def run(
+    con=None, scenario=None, *, wave: int | None = None, network: SupplyNetwork | None = None, config=None, baseline: bool = True
+) -> ScenarioResult:
+    """Run ``scenario`` (a mapping, see :func:`normalize`; or a :data:`STANDARD` name) on
+    ``wave``: what fails stops its supply links for ``days`` (for good when null), and the time
+    model of :mod:`supplychain.risk.timing` carries it up to the primes, after applying the
+    mitigations:
+
+    * ``stockpile`` (``part``, ``days``, optional ``buyer``/``program``): more days of stock;
+    * ``add_supplier`` (``part``, optional ``buyer``/``program``, ``in_use``): a second source —
+      in use (TTR 0) or qualified (the switch lead time);
+    * ``substitute`` (``part``, ...): a domestic or allied material — the part's links are not
+      stopped by a country;
+    * ``succession`` (``company``): a successor takes over — the company does not leave.
+
+    What fails (``fail``): ``companies`` (label, id or name: all they supply); ``countries``
+    (``"CN"`` for all goods, or ``{"country": "CN", "parts": [...]}``: see
+    :func:`export_ban` for what stops); ``parts`` (every link of those parts); ``prefectures``
+    (JIS codes) and ``hazard_zones`` (``nankai``): suppliers' sites there; ``withdrawals``:
+    ``{"announced": true}`` (companies with a withdrawal event reported by this wave) and/or
+    ``{"predicted": N}`` (the N most likely to leave, :func:`~supplychain.risk.withdrawal`).
+
+    The result adds to :class:`ScenarioResult` the days: ``summary["program_days_lost"]``,
+    ``summary["value_lost"]`` (yen), and ``programs_lost`` with ``days_lost``/``value_lost``
+    per program (every program whose prime stops); ``summary["baseline"]`` holds the same
+    scenario without its mitigations (when it has any and ``baseline`` is true).
+    """
+    from .risk.timing import requirement_times
+
+    if scenario is None:
+        raise SupplyChainError("run(con, scenario, wave=...): a scenario is required")
+    s = load(con, scenario) if isinstance(scenario, str) and con is not None else normalize(scenario)
+    options = load_options(config)
+    net = _network(con, wave, None, network)
+    fail = s["fail"]
+    n_links = len(net.links)
+    stop = np.zeros(n_links, bool)
+    cause_code = np.zeros(n_links, np.int16)  # index into why (0: not stopped at the start)
+    why = [""]
+    notes = []
+
+    def mark(links, text):
+        """Stop ``links`` (a boolean mask, or link indices); the first cause given is kept."""
+        new = np.zeros(n_links, bool)
+        new[links] = True
+        new &= ~stop
+        why.append(text)
+        cause_code[new] = len(why) - 1
+        stop[new] = True
+
+    hit = np.zeros(len(net.companies), bool)  # companies that stop themselves (a prime among them stops its program)
+    substitutes = np.zeros(net.n_requirements, bool)
+    for m in s["mitigations"]:
+        if m["action"] == "substitute":
+            substitutes |= _requirement_mask(net, m, options)
+    not_substituted = ~substitutes[net.links["req"].to_numpy(np.int64)]
+    if fail.get("companies"):
+        idx, missing = _company_index(net, fail["companies"])
+        if missing:
+            notes.append(f"not in wave {net.wave}: {', '.join(missing)}")
+        mark(_supplied_by(net, idx), "company fails")
+        hit[idx] = True
+    if fail.get("countries"):
+        tr = cached_trace(con, net, options)
+        part = net.links["part"].to_numpy(np.int64)
+        for entry in fail["countries"]:
+            scope = _part_scope(net, entry["parts"], options)[part]
+            located, only = first_stops(net, tr, entry["country"], scope & not_substituted)
+            mark(located, f"exported from {entry['country']}")
+            mark(only, f"material only from {entry['country']}")
+    if fail.get("parts"):
+        scope = _part_scope(net, fail["parts"], options)[net.links["part"].to_numpy(np.int64)]
+        mark(scope & not_substituted, "part unavailable")
+    if fail.get("prefectures") or fail.get("hazard_zones"):
+        where = ", ".join([*fail.get("prefectures", []), *fail.get("hazard_zones", [])])
+        key = ("site_stops", tuple(fail.get("prefectures", ())), tuple(fail.get("hazard_zones", ())))
+        if key not in net.derived:  # sites do not change within a network's life
+            net.derived[key] = _site_stops(con, net, prefectures=key[1], zones=key[2])
+        links_hit, companies_hit = net.derived[key]
+        mark(links_hit, f"site in {where}")
+        hit |= companies_hit
+    if fail.get("withdrawals"):
+        leaving = _leaving(con, net, fail["withdrawals"])
+        kept = {str(m["company"]) for m in s["mitigations"] if m["action"] == "succession"}
+        if kept:
+            idx_kept, _ = _company_index(net, sorted(kept))
+            leaving = np.setdiff1d(leaving, idx_kept)
+        mark(_supplied_by(net, leaving), "company withdraws")
+        hit[leaving] = True
+
+    prime_nodes = net.programs["prime_node"].to_numpy()
+    primes_hit = prime_nodes[(prime_nodes >= 0) & hit[net.node_company[np.maximum(prime_nodes, 0)]]]
+    times = net.derived.get(("timing", options.label))
+    if times is None:
+        times = net.derived[("timing", options.label)] = requirement_times(net, options)
+    starts = np.flatnonzero(stop).astype(np.int64)
+    days = np.inf if s["days"] is None else s["days"]
+
+    def outage(mitigated: bool) -> dict:
+        tts, ttr = times["req_tts"], times["req_ttr"]
+        if mitigated and s["mitigations"]:
+            tts, ttr = tts.copy(), ttr.copy()
+            for m in s["mitigations"]:
+                if m["action"] == "stockpile":
+                    tts[_requirement_mask(net, m, options)] += float(m["days"])
+                elif m["action"] == "add_supplier":
+                    mask = _requirement_mask(net, m, options)
+                    ttr[mask] = 0.0 if m.get("in_use", True) else np.minimum(ttr[mask], options.switch_days)
+        return _with_primes(_outage(net, starts, days, times["link_in_use"], tts, ttr), primes_hit, days)
+
+    o = outage(True)
+    primes = net.programs["prime_node"].to_numpy()
+    annual = net.programs["annual_value_jpy"].to_numpy(dtype="float64", na_value=np.nan)
+    has = primes >= 0
+
+    def by_program(o):
+        order = np.argsort(o["nodes"], kind="stable")
+        at = np.searchsorted(o["nodes"], primes, sorter=order) if len(order) else np.zeros(len(primes), np.int64)
+        at = np.minimum(at, max(len(order) - 1, 0))
+        found = has & (len(order) > 0) & (o["nodes"][order[at]] == primes) if len(order) else np.zeros(len(primes), bool)
+        prog_days = np.where(found, o["node_out"][order[at]] if len(order) else 0.0, 0.0)
+        return prog_days, prog_days * annual / 365
+
+    def figures(o, prog_days, prog_value):
+        return {
+            "links_stopped_first": int(len(starts)),
+            "links_stopped": int((o["link_out"] > 0).sum()),
+            "parts_lost": int((o["req_out"] > 0).sum()),
+            "buyers_lost": int((o["node_out"] > 0).sum()),
+            "programs_lost": int((prog_days > 0).sum()),
+            "program_days_lost": float(prog_days.sum()),
+            "value_lost": float(np.nansum(prog_value)),
+        }
+
+    prog_days, prog_value = by_program(o)
+    lost = np.flatnonzero(prog_days > 0)
+    summary = figures(o, prog_days, prog_value)
+    summary["program_value_lost"] = float(np.nansum(annual[lost])) if len(lost) else 0.0
+    if baseline and s["mitigations"]:
+        b = outage(False)
+        summary["baseline"] = figures(b, *by_program(b))
+    if notes:
+        summary["notes"] = notes
+
+    def dense(index, values, n, fill):
+        out = np.full(n, fill, dtype=np.asarray(values).dtype if len(values) else float)
+        out[index] = values
+        return out
+
+    @functools.cache
+    def paths():
+        failed = dense(o["nodes"], o["node_out"] > 0, net.n_nodes, False)
+        cause_link = dense(o["nodes"], o["node_cause"], net.n_nodes, -1)
+        return _Paths(net, failed, cause_link, np.where(stop, -1, 0), s["name"]), dense(
+            o["nodes"], o["node_cover"], net.n_nodes, np.inf
+        )
+
+    stopped = o["links"][o["link_out"] > 0]
+    lost_reqs = o["reqs"][o["req_out"] > 0]
+    build = {
+        "links_stopped": lambda: _links_stopped(
+            net,
+            stopped,
+            stop,
+            None,
+            None,
+            np.array(why, dtype=object)[cause_code],
+            dense(o["links"], o["link_out"], n_links, 0.0),
+        ),
+        "parts_lost": lambda: _parts_lost(net, lost_reqs, paths()[0], dense(o["reqs"], o["req_out"], net.n_requirements, 0.0)),
+        "buyers_lost": lambda: _buyers_lost(net, np.sort(o["nodes"][o["node_out"] > 0]), paths()[0]),
+        "programs_lost": lambda: pd.DataFrame(
+            {
+                "program": net.column("programs", "program_id")[lost],
+                "program_name": net.column("programs", "name")[lost],
+                "annual_value_jpy": annual[lost],
+                "days_lost": prog_days[lost],
+                "value_lost": prog_value[lost],
+                "tts_days": paths()[1][primes[lost]],
+                "path": [paths()[0].to(int(primes[p])) for p in lost.tolist()],
+            }
+        ).sort_values(["days_lost", "program"], ascending=[False, True], kind="stable", ignore_index=True),
+    }
+    return ScenarioResult({**s, "wave": net.wave, "config": options.label}, net.wave, summary, build)
+
+
+def _outage(net: SupplyNetwork, starts, days, in_use, tts, ttr) -> dict:
+    """One outage cascade from the links ``starts`` stopped for ``days``, on the network's kept
+    state arrays (allocated once, reset after use): the links, requirements and nodes touched,
+    with their days out (and, for nodes, the inventory cover and the causing link)."""
+    from .risk._kernels import _outage_run, outage_state
+
+    state = net.derived.get("outage_state")
+    if state is None:
+        state = net.derived["outage_state"] = outage_state(len(net.links), net.n_requirements, net.n_nodes)
+    link_out, link_cover, req_out, req_hit, node_out, node_cover, node_cause, _, _, tl, tr, tn = state
+    n_tl, n_tr, n_tn = _outage_run(
+        starts,
+        np.full(len(starts), days),
+        net.links["req"].to_numpy(np.int64),
+        net.req_ptr,
+        net.req_buyer.astype(np.int64),
+        net.supplies_ptr,
+        net.supplies_link,
+        in_use,
+        tts,
+        ttr,
+        *state,
+    )
+    links, reqs, nodes = tl[:n_tl].copy(), tr[:n_tr].copy(), tn[:n_tn].copy()
+    out = {
+        "links": links,
+        "link_out": link_out[links].copy(),
+        "reqs": reqs,
+        "req_out": req_out[reqs].copy(),
+        "nodes": nodes,
+        "node_out": node_out[nodes].copy(),
+        "node_cover": node_cover[nodes].copy(),
+        "node_cause": node_cause[nodes].copy(),
+    }
+    link_out[links], link_cover[links] = 0.0, np.inf
+    req_out[reqs], req_hit[reqs] = 0.0, False
+    node_out[nodes], node_cover[nodes], node_cause[nodes] = 0.0, np.inf, -1
+    return out
+
+
+def _with_primes(o: dict, primes: np.ndarray, days: float) -> dict:
+    """``o`` with the prime nodes hit by the scenario itself stopped for ``days`` (no stock
+    covers the prime's own stop)."""
+    if not len(primes):
+        return o
+    present = np.isin(o["nodes"], primes)
+    o["node_out"][present] = np.maximum(o["node_out"][present], days)
+    o["node_cover"][present] = 0.0
+    new = np.setdiff1d(primes, o["nodes"][present])
+    if len(new):
+        o["nodes"] = np.concatenate([o["nodes"], new.astype(np.int64)])
+        o["node_out"] = np.concatenate([o["node_out"], np.full(len(new), float(days))])
+        o["node_cover"] = np.concatenate([o["node_cover"], np.zeros(len(new))])
+        o["node_cause"] = np.concatenate([o["node_cause"], np.full(len(new), -1, np.int64)])
+    return o
+
+
+def _leaving(con, net: SupplyNetwork, spec: dict) -> np.ndarray:
+    """Company indices of the withdrawals named: announced (a withdrawal event reported at this
+    wave or before) and/or the ``predicted`` N most likely to leave."""
+    from .db import run
+
+    out = []
+    if spec.get("announced"):
+        ids = [c for (c,) in run(con, "SELECT DISTINCT company_id FROM withdrawal_event WHERE wave <= ?", [net.wave]).fetchall()]
+        idx, _ = _company_index(net, ids)
+        out.append(idx)
+    n = int(spec.get("predicted") or 0)
+    if n > 0:
+        from .risk.withdrawal import withdrawal
+
+        scores = net.derived.get("withdrawal")
+        if scores is None:  # scored once per network: scenarios are re-run interactively
+            scores = net.derived["withdrawal"] = withdrawal(con, wave=net.wave)
+        idx, _ = _company_index(net, scores["company"].head(n).tolist())
+        out.append(idx)
+    return np.unique(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# saved scenarios
+
+
+def read(path) -> list[dict]:
+    """The scenarios of a ``.json``, ``.yaml`` or ``.yml`` file (one mapping, or a list of
+    them), checked (:func:`normalize`); errors name the file."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as e:
+        raise SupplyChainError(f"{path}: cannot read ({e.strerror})") from None
+    kind = path.suffix.lower()
+    if kind not in (".json", ".yaml", ".yml"):
+        raise SupplyChainError(f"{path}: a scenario file is .json, .yaml or .yml")
+    try:
+        if kind == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as e:  # json.JSONDecodeError, yaml.YAMLError
+        raise SupplyChainError(f"{path}: not valid {kind[1:].upper()}: {e}") from None
+    items = data if isinstance(data, list) else [data]
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(normalize(item))
+        except SupplyChainError as e:
+            raise SupplyChainError(f"{path}: scenario {i + 1}: {e}") from None
+    return out
+
+
+def _jsonable(s: dict) -> str:
+    import json
+
+    return json.dumps(s, ensure_ascii=False, sort_keys=True)
+
+
+def save(con, scenario) -> str:
+    """Save ``scenario`` (checked first) under its name, replacing one of that name; returns
+    the name. Recorded in the audit log."""
+    import getpass
+
+    from .db import run as sql
+    from .db import transaction
+
+    s = normalize(scenario)
+    with transaction(con):
+        sql(con, "DELETE FROM scenario WHERE name = ?", [s["name"]])
+        sql(
+            con,
+            "INSERT INTO scenario VALUES (?, ?, ?::JSON, now(), ?)",
+            [s["name"], s["description"], _jsonable(s), getpass.getuser()],
+        )
+        sql(con, "INSERT INTO audit_log VALUES (now(), ?, 'scenario_saved', ?, NULL)", [getpass.getuser(), s["name"]])
+    return s["name"]
+
+
+def _has_scenarios(con) -> bool:
+    """A database opened read-only from an older version may not have the table yet."""
+    from .db import run as sql
+
+    return bool(sql(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'scenario'").fetchone()[0])
+
+
+def load(con, name: str) -> dict:
+    """A saved scenario by name (or a :data:`STANDARD` one)."""
+    import json
+
+    from .db import run as sql
+
+    row = sql(con, "SELECT definition FROM scenario WHERE name = ?", [name]).fetchone() if _has_scenarios(con) else None
+    if row is None:
+        if name in STANDARD:
+            return normalize(name)
+        known = [n for (n,) in sql(con, "SELECT name FROM scenario ORDER BY name").fetchall()] if _has_scenarios(con) else []
+        raise SupplyChainError(f"no scenario {name!r} (saved: {', '.join(known) or 'none'}; standard: {', '.join(STANDARD)})")
+    return normalize(json.loads(row[0]))
+
+
+def saved(con) -> pd.DataFrame:
+    """The standard scenarios and those saved: ``name``, ``description``, ``days``, ``source``
+    (``standard`` or ``saved``), ``saved_at``."""
+    import json
+
+    from .db import run as sql
+
+    rows = [
+        {"name": n, "description": s["description"], "days": s["days"], "source": "standard", "saved_at": None}
+        for n, s in STANDARD.items()
+    ]
+    for name, description, definition, at in sql(
+        con, "SELECT name, description, definition, saved_at FROM scenario ORDER BY name"
+    ).fetchall():
+        rows.append(
+            {
+                "name": name,
+                "description": description,
+                "days": json.loads(definition).get("days"),
+                "source": "saved",
+                "saved_at": at,
+            }
+        )
+    return pd.DataFrame(rows, columns=["name", "description", "days", "source", "saved_at"])

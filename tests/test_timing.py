@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import supplychain as sc
+from supplychain.exceptions import SupplyChainError
 from supplychain.risk.timing import DAYS_PER_MONTH, time_to_recover
 
 from .conftest import labels_by_ref, write_csv_return
@@ -87,3 +88,122 @@ def test_defaults_fill_what_the_survey_leaves_blank(con, tmp_path):
     assert t.loc[ref("A"), "days_lost"] == pytest.approx(12 * DAYS_PER_MONTH)
     assert t.loc[ref("B"), "days_lost"] == 90 and (t["tts_days"] == 0).all()
     assert np.isfinite(t["value_lost"]).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# scenarios in time
+
+
+def test_scenario_days_and_a_stockpile_by_hand(con, chain):
+    a = chain("A")
+    base = {"name": "A stops", "fail": {"companies": [a]}, "days": 120}
+    r = sc.scenario.run(con, base, wave=2025)
+    # A out 120 days: the prime stops min(120, 90) - 30 = 60 days; 60 days of a 365-million-yen program
+    assert r.summary["program_days_lost"] == 60 and r.summary["value_lost"] == pytest.approx(60e6)
+    lost = r.programs_lost.iloc[0]
+    assert (lost["program"], lost["days_lost"], lost["tts_days"]) == ("P1", 60, 30)
+    assert lost["path"] == f"A stops → {a} → {chain('PR')}"
+    assert r.parts_lost[["part", "days_lost"]].values.tolist() == [["x", 60]]
+    assert r.links_stopped[["supplier", "cause", "days_stopped"]].values.tolist() == [[a, "company fails", 120]]
+    # a 90-day stockpile of x at the prime: 120 days in stock cover the 90 days to switch
+    stocked = sc.scenario.run(con, {**base, "mitigations": [{"action": "stockpile", "part": "x", "days": 90}]}, wave=2025)
+    assert stocked.summary["program_days_lost"] == 0 and stocked.summary["baseline"]["program_days_lost"] == 60
+    assert stocked.programs_lost.empty
+
+
+def test_scenario_chain_second_source_and_prefecture(con, tmp_path):
+    rows = [list(r) for r in CHAIN]
+    ret = timed_return(rows)
+    ret["companies"] = [row if row[0] != "E" else ["E", "E社", "JP", "27", ""] for row in ret["companies"]]
+    assert sc.ingest(con, write_csv_return(tmp_path / "pref", ret)).ok
+    ref = labels_by_ref(con)
+    # E's prefecture (27, no site reported) stops for 100 days: D out min(100, 50) - 20 = 30, the prime 30 - 10 = 20
+    r = sc.scenario.run(con, {"fail": {"prefectures": ["27"]}, "days": 100}, wave=2025)
+    assert r.summary["program_days_lost"] == 20
+    assert set(r.buyers_lost["company"]) == {ref("PR"), ref("D")}
+    # D fails for good; a second source of z in use at the prime makes its TTR 0
+    d_fails = {"fail": {"companies": ["D社"]}, "days": None}
+    assert sc.scenario.run(con, d_fails, wave=2025).summary["program_days_lost"] == pytest.approx(6 * DAYS_PER_MONTH - 10)
+    second = sc.scenario.run(con, {**d_fails, "mitigations": [{"action": "add_supplier", "part": "z"}]}, wave=2025)
+    assert second.summary["program_days_lost"] == 0
+
+
+def test_for_good_with_no_stock_is_the_and_or_rule(con, tmp_path):
+    # with no inventory anywhere and no end to the disruption, the time model loses exactly the
+    # requirements the AND/OR failure cascade (criticality) loses
+    rows = [[*r[:6], "", r[7], r[8]] for r in CHAIN]
+    assert sc.ingest(con, write_csv_return(tmp_path / "nostock", timed_return(rows))).ok
+    crit = sc.risk.criticality(con, wave=2025).set_index("company")
+    for company in crit.index:
+        r = sc.scenario.run(con, {"fail": {"companies": [company]}}, wave=2025)
+        assert r.summary["parts_lost"] == crit.loc[company, "parts_lost"]
+        assert r.summary["programs_lost"] == crit.loc[company, "programs_lost"]
+
+
+def test_scenarios_are_checked_data(con, chain):
+    with pytest.raises(SupplyChainError, match="unknown keys"):
+        sc.scenario.run(con, {"fail": {"company": ["A"]}}, wave=2025)
+    with pytest.raises(SupplyChainError, match="ISO 3166-1"):
+        sc.scenario.run(con, {"fail": {"countries": ["China"]}}, wave=2025)
+    with pytest.raises(SupplyChainError, match="stockpile needs 'days'"):
+        sc.scenario.normalize({"fail": {"parts": ["x"]}, "mitigations": [{"action": "stockpile", "part": "x"}]})
+    with pytest.raises(SupplyChainError, match=r"no scenario .nankai. \(saved: none; standard: rare_earth_export_ban"):
+        sc.scenario.run(con, "nankai", wave=2025)
+    r = sc.scenario.run(con, {"fail": {"companies": ["nobody", "A社"]}, "days": 30}, wave=2025)
+    assert r.summary["notes"] == ["not in wave 2025: nobody"] and r.summary["program_days_lost"] == 0  # 30 days in stock
+    # the same scenario gives the same result twice
+    again = sc.scenario.run(con, {"fail": {"companies": ["nobody", "A社"]}, "days": 30}, wave=2025)
+    assert again.summary == r.summary
+
+
+def test_saved_scenarios_run_again_and_on_another_wave(con, tmp_path, capsys):
+    from supplychain.cli import main
+
+    # wave 2025: A alone supplies x; wave 2026: B also supplies x, in use
+    assert sc.ingest(con, write_csv_return(tmp_path / "w2025", timed_return(CHAIN))).ok
+    later = timed_return([*CHAIN, ["P1", "PR", "B", "x", 0.5, 1, 30, 90, ""]])
+    later["respondent"][1][0] = 2026
+    assert sc.ingest(con, write_csv_return(tmp_path / "w2026", later)).ok
+    (tmp_path / "a.yaml").write_text("name: a_stops\ndescription: A stops\nfail:\n  companies: [A社]\ndays: 120\n", "utf-8")
+    (s,) = sc.scenario.read(tmp_path / "a.yaml")
+    assert sc.scenario.save(con, s) == "a_stops"
+    first = sc.scenario.run(con, "a_stops", wave=2025)
+    assert first.summary == sc.scenario.run(con, sc.scenario.load(con, "a_stops"), wave=2025).summary
+    assert first.summary["program_days_lost"] == 60
+    # the next wave has a second supplier of x in use: nothing lost
+    assert sc.scenario.run(con, "a_stops", wave=2026).summary["program_days_lost"] == 0
+    assert sc.scenario.saved(con).set_index("name").loc["a_stops", "source"] == "saved"
+    (tmp_path / "bad.json").write_text('{"fail": {"countries": ["XX1"]}}', "utf-8")
+    with pytest.raises(SupplyChainError, match="bad.json: scenario 1: .*ISO 3166-1"):
+        sc.scenario.read(tmp_path / "bad.json")
+    # the command line, on a database file
+    db = tmp_path / "cli.duckdb"
+    assert main(["--db", str(db), "-q", "ingest", str(tmp_path / "w2025")]) == 0
+    assert main(["--db", str(db), "scenario", "save", str(tmp_path / "a.yaml")]) == 0
+    assert main(["--db", str(db), "scenario", "run", "a_stops"]) == 0
+    out = capsys.readouterr().out
+    assert "a_stops on wave 2025 (120 days): 1 links stop first" in out and "1 programs stop for 60 program-days, ¥60m" in out
+    assert main(["--db", str(db), "scenario", "run", "no_such"]) == 1
+    assert "no scenario 'no_such'" in capsys.readouterr().err
+
+
+def test_kernel_agrees_with_the_fixpoint_on_the_sample(sample_db):
+    from supplychain.risk.timing import outage_by_fixpoint, requirement_times
+    from supplychain.scenario import _outage
+
+    con, _ = sample_db
+    net = sc.supply_network(con, wave=2025)
+    times = requirement_times(net)
+    rng = np.random.default_rng(3)
+    for days in (30.0, 200.0, np.inf):
+        companies = rng.choice(len(net.companies), 25, replace=False)
+        starts = np.flatnonzero(np.isin(net.node_company[net.link_supplier], companies)).astype(np.int64)
+        o = _outage(net, starts, days, times["link_in_use"], times["req_tts"], times["req_ttr"])
+        node_ref, link_ref = outage_by_fixpoint(net, starts, days, times)
+        node = np.zeros(net.n_nodes)
+        node[o["nodes"]] = o["node_out"]
+        link = np.zeros(len(net.links))
+        link[o["links"]] = o["link_out"]
+        np.testing.assert_allclose(node, node_ref)
+        np.testing.assert_allclose(link, link_ref)
+        assert (node_ref > 0).sum() > 10  # the check is not vacuous
