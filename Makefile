@@ -19,6 +19,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/supplychain --db $(DB) ingest --accept-partial --limit 12 $(SAMPLE)
 	$(VENV)/bin/supplychain --db $(DB) summary
 	$(VENV)/bin/supplychain --db $(DB) score
+	$(VENV)/bin/supplychain --db $(DB) scenario run nankai_trough --top 4
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check supplychain tests benchmarks

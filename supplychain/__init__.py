@@ -7,7 +7,7 @@
 
 __version__ = "0.1.0"
 
-from . import datasets, exceptions, graph, options, risk, scenario, screening  # noqa: E402
+from . import datasets, exceptions, graph, options, plan, risk, scenario, screening  # noqa: E402
 from .db import connect  # noqa: E402
 from .graph import build_graph, supply_network  # noqa: E402
 from .survey.load import IngestResult, ingest  # noqa: E402
@@ -21,6 +21,7 @@ __all__ = [
     "graph",
     "risk",
     "scenario",
+    "plan",
     "screening",
     "options",
     "datasets",

@@ -172,6 +172,42 @@ def cmd_scenario(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    from . import plan as P
+
+    with _connect(args, read_only=args.action != "load") as con:
+        if args.action == "load":
+            if not args.target:
+                raise SupplyChainError("plan load: give the plans workbook (.xlsx, or a folder of plans.csv and measures.csv)")
+            print(f"loaded {P.load_plans(con, args.target)} plans from {args.target}")
+            return 0
+        wave = _latest_wave(con, args.wave)
+        if args.action == "rank":
+            table = P.ranking(con, wave=wave)
+            if table.empty:
+                print("no plan loaded: run `supplychain plan load FILE` first")
+                return 0
+            print(
+                f"{'rank':>4}  {'plan':<10} {'company':<24} {'program':<8} {'amount (¥m)':>12} {'days saved':>10} {'¥m per day':>11}  REI"
+            )
+            for r in table.itertuples():
+                per = "-" if r.yen_per_day_saved == float("inf") else f"{r.yen_per_day_saved / 1e6:,.1f}"
+                print(
+                    f"{r.rank:>4}  {r.plan_id:<10} {_fit(r.company_name, 24)} {r.program:<8} {r.amount_jpy / 1e6:>12,.1f}"
+                    f" {r.program_days_saved:>10,.0f} {per:>11}  {r.rei_before:.2f} → {r.rei_after:.2f}"
+                )
+            return 0
+        if not args.target:
+            raise SupplyChainError("plan review: give the plan id")
+        r = P.review(con, args.target, wave=wave)
+    print(r.text())
+    print()
+    print(r.scenarios.to_string(index=False))
+    print()
+    print(r.findings.to_string(index=False))
+    return 0
+
+
 def _scenario_lines(res, top: int) -> str:
     s, f = res.scenario, res.summary
     days = "for good" if s["days"] is None else f"{s['days']:g} days"
@@ -449,6 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=float, help="override the scenario's duration")
     s.add_argument("--top", type=int, default=10, help="programs to print")
     s.set_defaults(func=cmd_scenario)
+
+    s = sub.add_parser("plan", help="Stable Manufacturing Plans: load a plans workbook, review one plan, rank all")
+    s.add_argument("action", choices=["load", "review", "rank"])
+    s.add_argument("target", nargs="?", help="the plans workbook (load) or the plan id (review)")
+    s.add_argument("--wave", type=int, help="the wave to review against (default: the latest)")
+    s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("rejected", help="list refused rows and dropped values")
     s.add_argument("--wave", type=int)

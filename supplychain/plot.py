@@ -28,6 +28,8 @@ __all__ = [
     "roc_pr",
     "withdrawal_drivers",
     "early_warning_matrix",
+    "scenario_days",
+    "plan_before_after",
     "CLASS_COLORS",
     "GROUP_COLORS",
 ]
@@ -408,6 +410,48 @@ def early_warning_matrix(early_warning: pd.DataFrame) -> go.Figure:
         title="Withdrawal early warning: probability × impact",
         xaxis={"title": "probability of leaving before the next wave", "tickformat": ".0%"},
         yaxis={"title": "deliveries that stop (¥/year)", "type": "log"},
+        template="plotly_white",
+    )
+    return fig
+
+
+def scenario_days(result, *, top: int = 20) -> go.Figure:
+    """Bars of the program-days each program loses in a scenario
+    (:func:`supplychain.scenario.run`), longest first, value lost on hover; where the scenario
+    has mitigations, the unmitigated days beside them."""
+    lost = result.programs_lost.head(top).iloc[::-1]
+    fig = go.Figure()
+    fig.add_bar(
+        x=lost["days_lost"],
+        y=lost["program"],
+        orientation="h",
+        name="program-days lost",
+        marker_color="#c0392b",
+        customdata=np.column_stack([lost["value_lost"] / 1e6, lost["tts_days"], lost["path"]]) if len(lost) else None,
+        hovertemplate="%{y}: %{x:,.0f} days, ¥%{customdata[0]:,.0f}m; stock on the way %{customdata[1]} days<br>%{customdata[2]}<extra></extra>",
+    )
+    s = result.summary
+    title = f"{result.scenario.get('name')}: {s['programs_lost']} programs, {s['program_days_lost']:,.0f} program-days, ¥{s['value_lost'] / 1e9:,.1f}bn"
+    if "baseline" in s:
+        title += f" (without mitigations {s['baseline']['program_days_lost']:,.0f} days)"
+    fig.update_layout(
+        title=title, xaxis={"title": "days of production lost"}, template="plotly_white", height=max(300, 26 * len(lost) + 140)
+    )
+    return fig
+
+
+def plan_before_after(review) -> go.Figure:
+    """Grouped bars of the plan's program-days lost in each scenario of the review, without and
+    with the plan (:func:`supplychain.plan.review`)."""
+    sc_ = review.scenarios
+    fig = go.Figure()
+    fig.add_bar(x=sc_["scenario"], y=sc_["days_before"], name="without the plan", marker_color="#c0392b")
+    fig.add_bar(x=sc_["scenario"], y=sc_["days_after"], name="with the plan", marker_color="#27ae60")
+    p, s = review.plan, review.summary
+    fig.update_layout(
+        barmode="group",
+        title=f"Plan {p['plan_id']} ({p['program']}): {s['program_days_saved']:,.0f} program-days saved; REI {s['rei_before']:.2f} → {s['rei_after']:.2f}",
+        yaxis={"title": "program-days lost"},
         template="plotly_white",
     )
     return fig

@@ -207,3 +207,114 @@ def test_kernel_agrees_with_the_fixpoint_on_the_sample(sample_db):
         np.testing.assert_allclose(node, node_ref)
         np.testing.assert_allclose(link, link_ref)
         assert (node_ref > 0).sum() > 10  # the check is not vacuous
+
+
+# ---------------------------------------------------------------------------------------------
+# Stable Manufacturing Plan review
+
+
+def write_plans(folder, plans, measures):
+    return write_csv_return(
+        folder,
+        {
+            "plans": [["plan_id", "company", "program", "measure_type", "amount_jpy"], *plans],
+            "measures": [["plan_id", "measure_id", "measure_type", "action", "part", "supplier", "days", "cost_jpy"], *measures],
+        },
+    )
+
+
+def test_plan_review_by_hand(con, chain, tmp_path):
+    folder = write_plans(
+        tmp_path / "plans",
+        [["SMP-1", "PR社", "P1", "supply_chain_resilience", "100,000,000"], ["SMP-2", "PR社", "P1", "cybersecurity", 5e6]],
+        [
+            ["SMP-1", "M1", "supply_chain_resilience", "stockpile", "x", "", 90, 40e6],
+            ["SMP-1", "M2", "supply_chain_resilience", "add_supplier", "z", "", "", 60e6],
+            ["SMP-2", "M1", "cybersecurity", "cyber_controls", "", "", "", 5e6],
+        ],
+    )
+    assert sc.plan.load_plans(con, folder) == 2
+    r = sc.plan.review(con, "SMP-1", wave=2025)
+    six_months = 6 * DAYS_PER_MONTH
+    days = r.scenarios.set_index("scenario")
+    # the standard set finds nothing but the ten likeliest withdrawals (here every supplier: no
+    # status reported, all at 0 points): x 90 - 30, y 3 months - 5, z 182.5 - 10; the longest stops the prime
+    assert days.loc["rare_earth_export_ban", "days_before"] == 0 and days.loc["nankai_trough", "days_before"] == 0
+    assert days.loc["top_withdrawal_risk", "days_before"] == pytest.approx(six_months - 10)
+    # with the plan: x has 120 days in stock for a 90-day switch, z a second source in use; y remains
+    assert days.loc["top_withdrawal_risk", "days_after"] == pytest.approx(3 * DAYS_PER_MONTH - 5)
+    # the program's worst single failures, for good: D, A, E; the plan removes all three
+    d, a, e = (f"{chain(x)} fails" for x in "DAE")
+    assert days.loc[[d, a, e], "days_before"].tolist() == pytest.approx([six_months - 10, 60, 20])
+    assert days.loc[[d, a, e], "days_after"].tolist() == [0, 0, 0]
+    before = 2 * (six_months - 10) + 60 + 20
+    after = 3 * DAYS_PER_MONTH - 5
+    s = r.summary
+    assert s["program_days_before"] == pytest.approx(before) and s["program_days_after"] == pytest.approx(after)
+    assert s["yen_per_day_saved"] == pytest.approx(100e6 / (before - after))
+    assert s["rei_before"] == pytest.approx(1.0) and s["rei_after"] == pytest.approx(after / before)
+    f = r.findings.set_index("subject")
+    assert f.loc["x", ["kind", "addressed", "by"]].tolist() == ["single source", True, "M1"]
+    assert f.loc["z", ["kind", "addressed", "by"]].tolist() == ["single source", True, "M2"]
+    assert f.loc[f"D社 ({chain('D')})", "by"] == "M2" and f.loc[f"A社 ({chain('A')})", "by"] == "M1"
+    assert not f.loc[f"E社 ({chain('E')})", "addressed"]  # E supplies D, not the plan's company
+    assert "untouched: chokepoint E社" in r.text()
+    # the cyber plan saves no day: ranked after the one that does
+    ranked = sc.plan.ranking(con, wave=2025)
+    assert ranked["plan_id"].tolist() == ["SMP-1", "SMP-2"] and ranked.loc[1, "program_days_saved"] == 0
+
+
+def test_plans_workbook_errors_say_where(con, chain, tmp_path):
+    folder = write_plans(
+        tmp_path / "bad",
+        [["SMP-1", "PR社", "P1", "resilience", "-5"], ["SMP-1", "nobody", "P9", "", 1]],
+        [
+            ["SMP-9", "M1", "cybersecurity", "paint", "", "", "", ""],
+            ["SMP-1", "M2", "supply_chain_resilience", "stockpile", "x", "", "", ""],
+        ],
+    )
+    with pytest.raises(SupplyChainError) as err:
+        sc.plan.load_plans(con, folder)
+    text = str(err.value)
+    for expected in (
+        "nothing loaded",
+        "plans.csv row 2, measure_type: 'resilience' is not one of",
+        "plans.csv row 2, amount_jpy: a non-negative amount in yen is required, got '-5'",
+        "plans.csv row -, plan_id: 'SMP-1' appears more than once",
+        "measures.csv row 2, plan_id: 'SMP-9' is not a plan of the plans sheet",
+        "measures.csv row 2, action: 'paint' is not one of",
+        "measures.csv row 3, days: stockpile needs the number of days",
+    ):
+        assert expected in text
+    assert con.execute("SELECT count(*) FROM plan").fetchone()[0] == 0
+    ok = write_plans(tmp_path / "unknown", [["SMP-3", "nobody", "P9", "", 1]], [])
+    with pytest.raises(SupplyChainError, match="'nobody' is not a company of the database.*\n.*'P9' is not a program"):
+        sc.plan.load_plans(con, ok)
+
+
+def test_plan_command_and_figures(con, chain, tmp_path, capsys):
+    from supplychain import plot
+    from supplychain.cli import main
+
+    folder = write_plans(
+        tmp_path / "plans",
+        [["SMP-1", "PR社", "P1", "", 1e8]],
+        [["SMP-1", "M1", "supply_chain_resilience", "stockpile", "x", "", 90, ""]],
+    )
+    r = sc.scenario.run(con, {"name": "A stops", "fail": {"companies": ["A社"]}, "days": 120}, wave=2025)
+    bars = plot.scenario_days(r).data[0]
+    assert list(bars.x) == [60] and list(bars.y) == ["P1"]
+    db = tmp_path / "plan.duckdb"
+    chain_return = write_csv_return(tmp_path / "chain2", timed_return(CHAIN))
+    assert main(["--db", str(db), "-q", "ingest", str(chain_return)]) == 0
+    assert main(["--db", str(db), "plan", "load", str(folder)]) == 0
+    assert main(["--db", str(db), "plan", "review", "SMP-1"]) == 0
+    out = capsys.readouterr().out
+    assert "loaded 1 plans" in out and "Plan SMP-1 (PR社, program P1, ¥100,000,000)" in out
+    assert main(["--db", str(db), "plan", "rank"]) == 0
+    assert "SMP-1" in capsys.readouterr().out
+    sc.plan.load_plans(con, folder)
+    review = sc.plan.review(con, "SMP-1", wave=2025)
+    fig = plot.plan_before_after(review)
+    assert [t.name for t in fig.data] == ["without the plan", "with the plan"]
+    assert list(fig.data[0].y) == review.scenarios["days_before"].tolist()
