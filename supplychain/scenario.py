@@ -503,7 +503,14 @@ def _requirement_mask(net: SupplyNetwork, m: dict, options) -> np.ndarray:
 
 
 def run(
-    con=None, scenario=None, *, wave: int | None = None, network: SupplyNetwork | None = None, config=None, baseline: bool = True
+    con=None,
+    scenario=None,
+    *,
+    wave: int | None = None,
+    network: SupplyNetwork | None = None,
+    config=None,
+    baseline: bool = True,
+    capacity: str = "lp",
 ) -> ScenarioResult:
     """Run ``scenario`` (a mapping, see :func:`normalize`; or a :data:`STANDARD` name) on
     ``wave``: what fails stops its supply links for ``days`` (for good when null), and the time
@@ -524,6 +531,10 @@ def run(
     ``{"announced": true}`` (companies with a withdrawal event reported by this wave) and/or
     ``{"predicted": N}`` (the N most likely to leave, :func:`~supplychain.risk.withdrawal`).
 
+    ``capacity``: ``"lp"`` (default) — where the suppliers' spare capacity is known, a linear
+    program decides whether the suppliers still delivering can take the volume lost (see
+    :func:`capacity_shortfalls`); ``"simple"`` — any supplier in use still delivering takes it.
+
     The result adds to :class:`ScenarioResult` the days: ``summary["program_days_lost"]``,
     ``summary["value_lost"]`` (yen), and ``programs_lost`` with ``days_lost``/``value_lost``
     per program (every program whose prime stops); ``summary["baseline"]`` holds the same
@@ -533,6 +544,8 @@ def run(
 
     if scenario is None:
         raise SupplyChainError("run(con, scenario, wave=...): a scenario is required")
+    if capacity not in ("lp", "simple"):
+        raise SupplyChainError(f"capacity must be 'lp' or 'simple', got {capacity!r}")
     s = load(con, scenario) if isinstance(scenario, str) and con is not None else normalize(scenario)
     options = load_options(config)
     net = _network(con, wave, None, network)
@@ -610,7 +623,29 @@ def run(
                 elif m["action"] == "add_supplier":
                     mask = _requirement_mask(net, m, options)
                     ttr[mask] = 0.0 if m.get("in_use", True) else np.minimum(ttr[mask], options.switch_days)
-        return _with_primes(_outage(net, starts, days, times["link_in_use"], tts, ttr), primes_hit, days)
+        start_days = np.full(len(starts), float(days))
+        o = _outage(net, starts, start_days, times["link_in_use"], tts, ttr)
+        if capacity == "lp":
+            spare = net.derived.get("spare_capacity")
+            if spare is None:
+                spare = net.derived["spare_capacity"] = spare_capacity(con, net)
+            forced_links, forced_days = np.zeros(0, np.int64), np.zeros(0)
+            for _ in range(20):  # each round only adds requirements the alternatives cannot cover
+                more, more_days = capacity_shortfalls(net, o, times["link_in_use"], spare, forced_links)
+                if not len(more):
+                    break
+                forced_links = np.concatenate([forced_links, more])
+                forced_days = np.concatenate([forced_days, more_days])
+                o = _outage(
+                    net,
+                    np.concatenate([starts, forced_links]),
+                    np.concatenate([start_days, forced_days]),
+                    times["link_in_use"],
+                    tts,
+                    ttr,
+                )
+            o["capacity_forced"] = len(forced_links)
+        return _with_primes(o, primes_hit, days)
 
     o = outage(True)
     primes = net.programs["prime_node"].to_numpy()
@@ -643,6 +678,8 @@ def run(
     if baseline and s["mitigations"]:
         b = outage(False)
         summary["baseline"] = figures(b, *by_program(b))
+    if capacity == "lp":
+        summary["capacity_shortfalls"] = int(o.get("capacity_forced", 0))
     if notes:
         summary["notes"] = notes
 
@@ -689,7 +726,8 @@ def run(
 
 
 def _outage(net: SupplyNetwork, starts, days, in_use, tts, ttr) -> dict:
-    """One outage cascade from the links ``starts`` stopped for ``days``, on the network's kept
+    """One outage cascade from the links ``starts`` stopped for ``days`` (one number, or one per
+    start link), on the network's kept
     state arrays (allocated once, reset after use): the links, requirements and nodes touched,
     with their days out (and, for nodes, the inventory cover and the causing link)."""
     from .risk._kernels import _outage_run, outage_state
@@ -700,7 +738,7 @@ def _outage(net: SupplyNetwork, starts, days, in_use, tts, ttr) -> dict:
     link_out, link_cover, req_out, req_hit, node_out, node_cover, node_cause, _, _, tl, tr, tn = state
     n_tl, n_tr, n_tn = _outage_run(
         starts,
-        np.full(len(starts), days),
+        np.broadcast_to(np.asarray(days, dtype=float), (len(starts),)).copy(),
         net.links["req"].to_numpy(np.int64),
         net.req_ptr,
         net.req_buyer.astype(np.int64),
@@ -726,6 +764,104 @@ def _outage(net: SupplyNetwork, starts, days, in_use, tts, ttr) -> dict:
     req_out[reqs], req_hit[reqs] = 0.0, False
     node_out[nodes], node_cover[nodes], node_cause[nodes] = 0.0, np.inf, -1
     return out
+
+
+def spare_capacity(con, net: SupplyNetwork) -> np.ndarray:
+    """Spare capacity of each company, in yen a year: its deliveries at the wave (all programs)
+    × (1 / capacity_use − 1), from the capacity use it reported at the wave (its own return
+    first); +inf where either is unknown (the simple rule then applies to it)."""
+    from .db import run as sql
+    from .graph import _positions
+    from .risk.withdrawal import _STATUS
+
+    status = sql(con, _STATUS, [net.wave]).df()
+    pos = _positions(net.companies["company_id"], status["company_id"])
+    use = _take(status["capacity_use"].to_numpy(dtype="float64", na_value=np.nan), pos, np.nan)
+    value = net.links["annual_value_jpy"].to_numpy(dtype="float64", na_value=np.nan)
+    company = net.node_company[net.link_supplier]
+    delivered = np.bincount(company, weights=np.nan_to_num(value), minlength=len(net.companies))
+    unknown = np.bincount(company, weights=np.isnan(value), minlength=len(net.companies)) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spare = delivered * (1 / use - 1)
+    ok = (use > 0) & (use <= 1) & ~unknown & (delivered > 0)
+    return np.where(ok, spare, np.inf)
+
+
+def capacity_shortfalls(net: SupplyNetwork, o: dict, in_use: np.ndarray, spare: np.ndarray, forced: np.ndarray):
+    """The linear program of one disruption: requirements that lost some suppliers in use but
+    keep others ask those others for the volume lost (yen a year of the links out); each
+    supplier gives at most its spare capacity, shared among all the requirements asking it;
+    maximise the volume delivered (scipy's HiGHS). A requirement not fully covered is short: its
+    remaining links are returned (to be stopped for as long as its longest outage) with those
+    days. Requirements whose volume or whose suppliers' capacity is unknown follow the simple
+    rule (covered). ``forced`` lists links already stopped this way."""
+    from scipy.optimize import linprog
+
+    n_links = len(net.links)
+    out = np.zeros(n_links, bool)
+    out_days = np.zeros(n_links)
+    out[o["links"]] = o["link_out"] > 0
+    out_days[o["links"]] = o["link_out"]
+    out[forced] = True
+    link_req = net.links["req"].to_numpy(np.int64)
+    mark = np.zeros(net.n_requirements, bool)
+    mark[link_req[o["links"][o["link_out"] > 0]]] = True
+    hit = np.flatnonzero(mark)
+    if not len(hit):
+        return np.zeros(0, np.int64), np.zeros(0)
+    # every link of the requirements hit, with the row of its requirement among them
+    ptr, links = _csr_rows(net.req_ptr, hit)
+    row = np.repeat(np.arange(len(hit)), np.diff(ptr))
+    use = in_use[links]
+    links, row = links[use], row[use]
+    gone = out[links]
+    n = len(hit)
+    n_gone = np.bincount(row, weights=gone, minlength=n)
+    n_left = np.bincount(row, weights=~gone, minlength=n)
+    value = net.links["annual_value_jpy"].to_numpy(dtype="float64", na_value=np.nan)[links]
+    lost = np.bincount(row, weights=np.where(gone, np.nan_to_num(value), 0.0), minlength=n)
+    unknown_value = np.bincount(row, weights=gone & np.isnan(value), minlength=n) > 0
+    company = net.node_company[net.link_supplier[links]]
+    unknown_spare = np.bincount(row, weights=~gone & np.isinf(spare[company]), minlength=n) > 0
+    asks = (n_gone > 0) & (n_left > 0) & ~unknown_value & ~unknown_spare  # else the simple rule
+    if not asks.any():
+        return np.zeros(0, np.int64), np.zeros(0)
+    longest = np.zeros(n)
+    np.maximum.at(longest, row[gone], out_days[links[gone]])
+    pair = asks[row] & ~gone  # (requirement, supplier still delivering)
+    p_row, p_company, p_link = row[pair], company[pair], links[pair]
+    # a supplier whose spare capacity covers everything asked of it binds nobody: the requirements
+    # it delivers to can take all they lost from it, so only the others go to the solver
+    asked = np.bincount(p_company, weights=lost[p_row], minlength=len(spare))
+    free = spare >= asked
+    covered = np.zeros(n, bool)
+    covered[p_row[free[p_company]]] = True
+    keep = ~covered[p_row]
+    p_row, p_company, p_link = p_row[keep], p_company[keep], p_link[keep]
+    asks &= ~covered
+    if not asks.any():
+        return np.zeros(0, np.int64), np.zeros(0)
+    reqs = np.flatnonzero(asks)
+    r_index = np.searchsorted(reqs, p_row)
+    used = np.zeros(len(spare), bool)
+    used[p_company] = True
+    comps = np.flatnonzero(used)
+    c_index = np.searchsorted(comps, p_company)
+    m = len(p_row)
+    from scipy.sparse import csr_matrix
+
+    a = csr_matrix(
+        (np.ones(2 * m), (np.concatenate([r_index, len(reqs) + c_index]), np.tile(np.arange(m), 2))),
+        shape=(len(reqs) + len(comps), m),
+    )
+    b = np.concatenate([lost[reqs], spare[comps]])
+    res = linprog(-np.ones(m), A_ub=a, b_ub=b, bounds=(0, None), method="highs")
+    if res.status != 0:
+        raise SupplyChainError(f"capacity linear program failed: {res.message}")
+    delivered = np.bincount(r_index, weights=res.x, minlength=len(reqs))
+    short = delivered < lost[reqs] * (1 - 1e-9) - 1e-6
+    take = short[r_index]
+    return p_link[take].astype(np.int64), longest[p_row[take]]
 
 
 def _with_primes(o: dict, primes: np.ndarray, days: float) -> dict:

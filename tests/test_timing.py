@@ -318,3 +318,50 @@ def test_plan_command_and_figures(con, chain, tmp_path, capsys):
     fig = plot.plan_before_after(review)
     assert [t.name for t in fig.data] == ["without the plan", "with the plan"]
     assert list(fig.data[0].y) == review.scenarios["days_before"].tolist()
+
+
+# the capacity version: A and B each deliver half of x to the prime and of v to M; M makes w for the prime
+SHARED = [
+    ["P1", "PR", "A", "x", 0.5, 0, 10, "", 2, 100],
+    ["P1", "PR", "B", "x", 0.5, 0, 10, "", 2, 100],
+    ["P1", "M", "A", "v", 0.5, 0, 0, "", 2, 100],
+    ["P1", "M", "B", "v", 0.5, 0, 0, "", 2, 100],
+    ["P1", "PR", "M", "w", 1, 0, 20, "", 2, 50],
+]
+
+
+def shared_return(capacity_use_of_b):
+    ret = timed_return([r[:9] for r in SHARED])
+    ret["supply"] = [[*HEAD, "annual_value_jpy"], *SHARED]
+    ret["status"] = [["company_ref", "capacity_use"], ["B", capacity_use_of_b]]
+    return ret
+
+
+@pytest.mark.parametrize(
+    "capacity_use, days_lost",
+    [
+        # B has 200 a year of deliveries at 50 % use: 200 spare, enough for the 100 + 100 A no longer
+        # delivers; the linear program agrees with the simple rule
+        (0.5, 0),
+        # at 80 % use B has 50 spare, less than either requirement lost: both are short. x: 2 months
+        # to qualify (60.8 days) against a 60-day outage, 10 in stock: 50 days; v: M out 60 days,
+        # then w (20 in stock): 40 days; the prime stops for the longer, 50 days
+        (0.8, 50),
+    ],
+)
+def test_capacity_linear_program_by_hand(con, tmp_path, capacity_use, days_lost):
+    assert sc.ingest(con, write_csv_return(tmp_path / "shared", shared_return(capacity_use))).ok
+    scenario = {"fail": {"companies": ["A社"]}, "days": 60}
+    simple = sc.scenario.run(con, scenario, wave=2025, capacity="simple")
+    lp = sc.scenario.run(con, scenario, wave=2025)
+    assert simple.summary["program_days_lost"] == 0  # B still delivers both parts
+    assert lp.summary["program_days_lost"] == pytest.approx(days_lost)
+    assert lp.summary["capacity_shortfalls"] == (0 if days_lost == 0 else 2)  # B's links to PR (x) and M (v)
+
+
+def test_capacity_shared_between_buyers(con, tmp_path):
+    # at 60 % use B has 133 spare: one of the two requirements can be covered, not both
+    assert sc.ingest(con, write_csv_return(tmp_path / "shared", shared_return(0.6))).ok
+    lp = sc.scenario.run(con, {"fail": {"companies": ["A社"]}, "days": 60}, wave=2025)
+    assert lp.summary["capacity_shortfalls"] == 1
+    assert lp.summary["program_days_lost"] in (pytest.approx(50), pytest.approx(40))  # x short: 50; v short: 40

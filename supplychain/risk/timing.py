@@ -26,8 +26,9 @@ inventory days held between the first stop and the prime. A single stage therefo
 (REI) is impact / the largest impact, where impact is the value of the program-days lost (the
 days themselves where a program has no annual value).
 
-The linear-programming version (capacities of the alternatives) needs capacities the survey
-does not collect yet; until it does, the simple rule above applies everywhere.
+This sweep uses the simple rule (a supplier in use still delivering takes the volume). Scenarios
+(:func:`supplychain.scenario.run`) replace it, where spare capacities are known, by a linear
+program per disruption (:func:`supplychain.scenario.capacity_shortfalls`).
 """
 
 from __future__ import annotations
