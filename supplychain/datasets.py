@@ -46,7 +46,7 @@ from ._data import names as N
 from .exceptions import SupplyChainError
 from .survey.normalize import check_digits
 
-__all__ = ["make_survey", "write_survey", "SyntheticSurvey", "SCALES", "WITHDRAWAL_DRIVERS"]
+__all__ = ["make_survey", "write_survey", "make_plans", "write_plans", "SyntheticSurvey", "SCALES", "WITHDRAWAL_DRIVERS"]
 
 log = logging.getLogger(__name__)
 
@@ -1245,3 +1245,113 @@ def _sample_readme(survey: SyntheticSurvey) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in t.items() if k not in ("kind", "wave", "book", "sheet"))
         lines.append(f"- `{t['kind']}` — {t['wave']} `{t['book']}` sheet `{t['sheet']}`" + (f" ({extra})" if extra else ""))
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Stable Manufacturing Plans
+
+
+def make_plans(con, *, wave: int, n_plans: int = 20, random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Synthetic Stable Manufacturing Plans for the companies of a loaded wave, in the columns
+    of the plans workbook (:mod:`supplychain.plan`): each plan is a buyer with a single- or
+    sole-sourced part (primes and tier-1 makers first), and its measures act on such parts — a
+    second qualified supplier (60 %) or a stockpile of 30–180 days — with now and then a cyber
+    measure or a succession of an ageing supplier. Amounts are the sum of the measures' costs."""
+    from .db import run
+    from .risk.sourcing import sourcing
+
+    rng = np.random.default_rng(random_state)
+    src = sourcing(con, wave=wave)
+    single = src[src["classification"].isin(["sole", "single"])]
+    if single.empty:
+        raise SupplyChainError(f"wave {wave} has no single- or sole-sourced part to plan against")
+    tier = dict(run(con, "SELECT coalesce(c.corporate_number, c.company_id), c.is_prime FROM company c").fetchall())
+    buyers = single.groupby(["program", "buyer"], sort=True).size().reset_index(name="n")
+    buyers["prime"] = buyers["buyer"].map(tier).fillna(False).astype(bool)
+    weight = np.where(buyers["prime"], 5.0, 1.0) * np.sqrt(buyers["n"].to_numpy(float))
+    chosen = rng.choice(len(buyers), size=min(n_plans, len(buyers)), replace=False, p=weight / weight.sum())
+    old_owners = [
+        c
+        for (c,) in run(
+            con,
+            """SELECT coalesce(c.corporate_number, c.company_id) FROM company_status s JOIN company c USING (company_id)
+               WHERE s.wave = ? AND s.owner_age >= 70 AND s.successor = 'none' ORDER BY 1""",
+            [wave],
+        ).fetchall()
+    ]
+    plans, measures = [], []
+    for k, i in enumerate(sorted(chosen.tolist())):
+        b = buyers.iloc[i]
+        plan_id = f"SMP-{wave}-{k + 1:03d}"
+        parts = single[(single["program"] == b["program"]) & (single["buyer"] == b["buyer"])]
+        picked = parts.sample(n=min(len(parts), int(rng.integers(1, 4))), random_state=int(rng.integers(1 << 31)))
+        total = 0.0
+        for j, part in enumerate(picked.itertuples(), start=1):
+            if rng.random() < 0.6:
+                cost = float(np.round(rng.uniform(50e6, 300e6), -6))
+                measures.append(
+                    [
+                        plan_id,
+                        f"M{j}",
+                        "supply_chain_resilience",
+                        "add_supplier",
+                        part.part,
+                        "",
+                        "",
+                        cost,
+                        "second qualified source",
+                    ]
+                )
+            else:
+                days = int(rng.choice([30, 60, 90, 120, 180]))
+                cost = float(np.round(rng.uniform(10e6, 120e6) * days / 90, -6))
+                measures.append(
+                    [plan_id, f"M{j}", "supply_chain_resilience", "stockpile", part.part, "", days, cost, f"{days}-day stockpile"]
+                )
+            total += cost
+        extra = len(picked) + 1
+        if rng.random() < 0.2:
+            cost = float(np.round(rng.uniform(5e6, 30e6), -6))
+            measures.append([plan_id, f"M{extra}", "cybersecurity", "cyber_controls", "", "", "", cost, "five cyber measures"])
+            total += cost
+            extra += 1
+        suppliers = [s for s in "; ".join(picked["suppliers"]).split("; ") if s in set(old_owners)]
+        if suppliers and rng.random() < 0.5:
+            cost = float(np.round(rng.uniform(20e6, 100e6), -6))
+            measures.append(
+                [
+                    plan_id,
+                    f"M{extra}",
+                    "business_succession",
+                    "succession",
+                    "",
+                    suppliers[0],
+                    "",
+                    cost,
+                    "takes over an ageing supplier",
+                ]
+            )
+            total += cost
+        kinds = [m[2] for m in measures if m[0] == plan_id]
+        plans.append([plan_id, b["buyer"], b["program"], max(set(kinds), key=kinds.count), total])
+    return (
+        pd.DataFrame(plans, columns=["plan_id", "company", "program", "measure_type", "amount_jpy"]),
+        pd.DataFrame(
+            measures,
+            columns=["plan_id", "measure_id", "measure_type", "action", "part", "supplier", "days", "cost_jpy", "description"],
+        ),
+    )
+
+
+def write_plans(path, plans: pd.DataFrame, measures: pd.DataFrame) -> Path:
+    """Write a plans workbook: ``.xlsx`` (sheets ``plans`` and ``measures``) or, for any other
+    path, a folder of ``plans.csv`` and ``measures.csv``."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_xlsx(path, {"plans": plans, "measures": measures})
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        plans.to_csv(path / "plans.csv", index=False)
+        measures.to_csv(path / "measures.csv", index=False)
+    return path

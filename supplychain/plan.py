@@ -25,9 +25,10 @@ company in the plan's program:
 * ``cyber_controls`` — the five cyber measures met: addresses the company's cyber finding (no
   scenario changes).
 
-:func:`review` runs the standard scenarios (:data:`supplychain.scenario.STANDARD`) and the
-program's five worst single-company failures (by program-days, for good) with and without the
-plan's measures, and reports program-days and value saved, the Risk Exposure Index of the
+:func:`review` runs the standard scenarios (:data:`supplychain.scenario.STANDARD`), the
+program's five worst single-company failures (by program-days, for good) and the plan's own
+risks (the suppliers its measures protect against fail for good; a company taken over leaves),
+with and without the plan's measures, and reports program-days and value saved, the Risk Exposure Index of the
 program before and after, yen per program-day saved, and which of the program's findings the
 plan addresses and which it leaves untouched. :func:`ranking` reviews every plan.
 
@@ -338,8 +339,42 @@ def _scenario_set(con, net, program: str) -> dict:
     return net.derived[key]
 
 
-def review(con, plan_id: str, *, wave: int, network=None) -> PlanReview:
-    """Review plan ``plan_id`` against the network of ``wave`` (see the module docstring)."""
+def _sourcing(con, net, program: str) -> pd.DataFrame:
+    from .risk.sourcing import sourcing
+
+    key = ("plan_sourcing", program)
+    if key not in net.derived:
+        src = sourcing(con, wave=net.wave, program=program)
+        from .survey.normalize import normalize_part_name
+
+        net.derived[key] = src.assign(part_key=[normalize_part_name(p) for p in src["part"]])
+    return net.derived[key]
+
+
+def _own_scenarios(con, net, plan: dict, measures: pd.DataFrame) -> dict:
+    """The risks the plan's measures are meant for: the suppliers the plan's company now uses
+    for each part a measure acts on fail for good; a company taken over leaves."""
+    src = _sourcing(con, net, plan["program"])
+    mine = src[src["buyer"] == plan["company"]]
+    out = {}
+    for m in measures.itertuples():
+        if m.action in ("add_supplier", "stockpile", "substitute") and m.part_id:
+            rows = mine[mine["part_key"] == m.part_id]
+            suppliers = sorted({x for s in rows["suppliers"] for x in s.split("; ") if x})
+            if suppliers:
+                name = f"suppliers of {rows['part'].iloc[0]} fail"
+                out[name] = {"name": name, "fail": {"companies": suppliers}, "days": None}
+        elif m.action == "succession" and m.supplier_id:
+            name = f"{m.supplier_id} leaves"
+            out[name] = {"name": name, "fail": {"companies": [m.supplier_id]}, "days": None}
+    return out
+
+
+def review(con, plan_id: str, *, wave: int, network=None, capacity: str = "lp") -> PlanReview:
+    """Review plan ``plan_id`` against the network of ``wave`` (see the module docstring):
+    the standard scenarios, the program's worst single failures and the plan's own risks (the
+    suppliers its measures protect against failing for good), each with and without the plan;
+    ``capacity`` as in :func:`supplychain.scenario.run`."""
     from .risk.propagation import _network
     from .scenario import run as run_scenario
 
@@ -349,15 +384,18 @@ def review(con, plan_id: str, *, wave: int, network=None) -> PlanReview:
         raise SupplyChainError(f"plan {plan_id}: program {plan['program']!r} has no supply network in wave {net.wave}")
     mitigations = _mitigations(plan, measures, plan["company"])
     chosen, worst = _scenario_set(con, net, plan["program"])
+    chosen = {**chosen, **_own_scenarios(con, net, plan, measures)}
     rows = []
     totals_before = {}
     for name, s in chosen.items():
         s = dict(s) if isinstance(s, dict) else name
-        before = net.derived.get(("plan_before", name))
+        before = net.derived.get(("plan_before", name, capacity))
         if before is None:
-            res = run_scenario(con, s, network=net)
-            before = net.derived[("plan_before", name)] = res.programs_lost[["program", "days_lost", "value_lost"]]
-        after = run_scenario(con, {**_as_dict(s), "mitigations": mitigations}, network=net, baseline=False).programs_lost
+            res = run_scenario(con, s, network=net, capacity=capacity)
+            before = net.derived[("plan_before", name, capacity)] = res.programs_lost[["program", "days_lost", "value_lost"]]
+        after = run_scenario(
+            con, {**_as_dict(s), "mitigations": mitigations}, network=net, baseline=False, capacity=capacity
+        ).programs_lost
         b = before[before["program"] == plan["program"]]
         a = after[after["program"] == plan["program"]]
         db_, da = float(b["days_lost"].sum()), float(a["days_lost"].sum())
@@ -400,7 +438,6 @@ def _per_measure(measures: pd.DataFrame, mitigations: list[dict]) -> list:
 
 
 def _findings(con, net, plan: dict, measures: pd.DataFrame, worst: pd.DataFrame) -> pd.DataFrame:
-    from .risk.sourcing import sourcing
     from .survey.normalize import normalize_part_name
 
     parts_acted = {}
@@ -409,7 +446,7 @@ def _findings(con, net, plan: dict, measures: pd.DataFrame, worst: pd.DataFrame)
             parts_acted.setdefault(m.part_id, []).append(m.measure_id)
     taken_over = {m.supplier_id: m.measure_id for m in measures.itertuples() if m.action == "succession"}
     rows = []
-    src = sourcing(con, wave=net.wave, program=plan["program"])
+    src = _sourcing(con, net, plan["program"])
     mine = src[(src["buyer"] == plan["company"]) & src["classification"].isin(["sole", "single"])]
     for r in mine.itertuples():
         by = parts_acted.get(normalize_part_name(r.part), [])
@@ -422,8 +459,8 @@ def _findings(con, net, plan: dict, measures: pd.DataFrame, worst: pd.DataFrame)
                 "by": ", ".join(by),
             }
         )
-    ids = dict(run(con, "SELECT coalesce(corporate_number, company_id), company_id FROM company").fetchall())
-    supplied = src.assign(part_key=[normalize_part_name(p) for p in src["part"]])
+    ids = dict(zip(net.column("companies", "label"), net.column("companies", "company_id")))
+    supplied = src
     for r in worst.itertuples():
         cid = ids.get(r.company)
         by = [taken_over[cid]] if cid in taken_over else []
@@ -462,7 +499,7 @@ def _findings(con, net, plan: dict, measures: pd.DataFrame, worst: pd.DataFrame)
     return pd.DataFrame(rows, columns=["kind", "subject", "detail", "addressed", "by"])
 
 
-def ranking(con, *, wave: int, network=None) -> pd.DataFrame:
+def ranking(con, *, wave: int, network=None, capacity: str = "lp") -> pd.DataFrame:
     """Every plan reviewed on ``wave``, best value first: ``plan_id``, ``company``,
     ``company_name``, ``program``, ``amount_jpy``, ``program_days_saved``, ``value_saved``,
     ``yen_per_day_saved``, ``rei_before``, ``rei_after``, ``findings_addressed``,
@@ -472,7 +509,7 @@ def ranking(con, *, wave: int, network=None) -> pd.DataFrame:
     net = network or supply_network(con, wave=wave)
     rows = []
     for (pid,) in run(con, "SELECT plan_id FROM plan ORDER BY plan_id").fetchall():
-        r = review(con, pid, wave=wave, network=net)
+        r = review(con, pid, wave=wave, network=net, capacity=capacity)
         rows.append(
             {
                 **{k: r.plan[k] for k in ("plan_id", "company", "company_name", "program", "amount_jpy")},

@@ -247,7 +247,10 @@ def test_plan_review_by_hand(con, chain, tmp_path):
     d, a, e = (f"{chain(x)} fails" for x in "DAE")
     assert days.loc[[d, a, e], "days_before"].tolist() == pytest.approx([six_months - 10, 60, 20])
     assert days.loc[[d, a, e], "days_after"].tolist() == [0, 0, 0]
-    before = 2 * (six_months - 10) + 60 + 20
+    # and the plan's own risks: the suppliers of x (A) and of z (D) fail for good
+    assert days.loc[["suppliers of x fail", "suppliers of z fail"], "days_before"].tolist() == pytest.approx([60, six_months - 10])
+    assert days.loc[["suppliers of x fail", "suppliers of z fail"], "days_after"].tolist() == [0, 0]
+    before = 3 * (six_months - 10) + 60 + 20 + 60
     after = 3 * DAYS_PER_MONTH - 5
     s = r.summary
     assert s["program_days_before"] == pytest.approx(before) and s["program_days_after"] == pytest.approx(after)
@@ -365,3 +368,21 @@ def test_capacity_shared_between_buyers(con, tmp_path):
     lp = sc.scenario.run(con, {"fail": {"companies": ["A社"]}, "days": 60}, wave=2025)
     assert lp.summary["capacity_shortfalls"] == 1
     assert lp.summary["program_days_lost"] in (pytest.approx(50), pytest.approx(40))  # x short: 50; v short: 40
+
+
+def test_synthetic_plans_are_valid_workbooks(sample_db, tmp_path):
+    from supplychain.datasets import make_plans, write_plans
+    from supplychain.plan import read_plans
+
+    con, _ = sample_db
+    plans, measures = make_plans(con, wave=2025, n_plans=8, random_state=1)
+    assert len(plans) == 8 and set(measures["plan_id"]) == set(plans["plan_id"])
+    # every plan's amount is the sum of its measures' costs
+    assert (measures.groupby("plan_id")["cost_jpy"].sum().reindex(plans["plan_id"]).to_numpy() == plans["amount_jpy"].to_numpy()).all()
+    src = sc.risk.sourcing(con, wave=2025)
+    single = set(zip(src.loc[src["classification"] != "multi", "buyer"], src.loc[src["classification"] != "multi", "part"]))
+    on_parts = measures[measures["part"] != ""].merge(plans[["plan_id", "company"]], on="plan_id")
+    assert all((c, p) in single for c, p in zip(on_parts["company"], on_parts["part"]))
+    read_back, _ = read_plans(write_plans(tmp_path / "plans.xlsx", plans, measures))
+    assert read_back["plan_id"].tolist() == plans["plan_id"].tolist()
+    assert make_plans(con, wave=2025, n_plans=8, random_state=1)[1].equals(measures)  # reproducible
