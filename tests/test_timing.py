@@ -248,7 +248,9 @@ def test_plan_review_by_hand(con, chain, tmp_path):
     assert days.loc[[d, a, e], "days_before"].tolist() == pytest.approx([six_months - 10, 60, 20])
     assert days.loc[[d, a, e], "days_after"].tolist() == [0, 0, 0]
     # and the plan's own risks: the suppliers of x (A) and of z (D) fail for good
-    assert days.loc[["suppliers of x fail", "suppliers of z fail"], "days_before"].tolist() == pytest.approx([60, six_months - 10])
+    assert days.loc[["suppliers of x fail", "suppliers of z fail"], "days_before"].tolist() == pytest.approx(
+        [60, six_months - 10]
+    )
     assert days.loc[["suppliers of x fail", "suppliers of z fail"], "days_after"].tolist() == [0, 0]
     before = 3 * (six_months - 10) + 60 + 20 + 60
     after = 3 * DAYS_PER_MONTH - 5
@@ -378,7 +380,9 @@ def test_synthetic_plans_are_valid_workbooks(sample_db, tmp_path):
     plans, measures = make_plans(con, wave=2025, n_plans=8, random_state=1)
     assert len(plans) == 8 and set(measures["plan_id"]) == set(plans["plan_id"])
     # every plan's amount is the sum of its measures' costs
-    assert (measures.groupby("plan_id")["cost_jpy"].sum().reindex(plans["plan_id"]).to_numpy() == plans["amount_jpy"].to_numpy()).all()
+    assert (
+        measures.groupby("plan_id")["cost_jpy"].sum().reindex(plans["plan_id"]).to_numpy() == plans["amount_jpy"].to_numpy()
+    ).all()
     src = sc.risk.sourcing(con, wave=2025)
     single = set(zip(src.loc[src["classification"] != "multi", "buyer"], src.loc[src["classification"] != "multi", "part"]))
     on_parts = measures[measures["part"] != ""].merge(plans[["plan_id", "company"]], on="plan_id")
