@@ -228,8 +228,10 @@ class SupplyNetwork:
         return [self.files.get(int(s)) for s in self.links["submission_id"].to_numpy()[links]]
 
     def node_labels(self) -> np.ndarray:
-        """The company label of every node."""
-        return self.column("companies", "label")[self.node_company]
+        """The company label of every node (kept in ``derived``)."""
+        if "node_labels" not in self.derived:
+            self.derived["node_labels"] = self.column("companies", "label")[self.node_company]
+        return self.derived["node_labels"]
 
     @property
     def node_req_ptr(self) -> np.ndarray:

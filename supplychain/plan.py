@@ -345,9 +345,7 @@ def _sourcing(con, net, program: str) -> pd.DataFrame:
     key = ("plan_sourcing", program)
     if key not in net.derived:
         src = sourcing(con, wave=net.wave, program=program)
-        from .survey.normalize import normalize_part_name
-
-        net.derived[key] = src.assign(part_key=[normalize_part_name(p) for p in src["part"]])
+        net.derived[key] = src.assign(part_key=src["part_id"])  # part_id is the normalised part name
     return net.derived[key]
 
 
@@ -392,10 +390,10 @@ def review(con, plan_id: str, *, wave: int, network=None, capacity: str = "lp") 
         before = net.derived.get(("plan_before", name, capacity))
         if before is None:
             res = run_scenario(con, s, network=net, capacity=capacity)
-            before = net.derived[("plan_before", name, capacity)] = res.programs_lost[["program", "days_lost", "value_lost"]]
+            before = net.derived[("plan_before", name, capacity)] = res.program_days
         after = run_scenario(
             con, {**_as_dict(s), "mitigations": mitigations}, network=net, baseline=False, capacity=capacity
-        ).programs_lost
+        ).program_days
         b = before[before["program"] == plan["program"]]
         a = after[after["program"] == plan["program"]]
         db_, da = float(b["days_lost"].sum()), float(a["days_lost"].sum())
@@ -438,8 +436,6 @@ def _per_measure(measures: pd.DataFrame, mitigations: list[dict]) -> list:
 
 
 def _findings(con, net, plan: dict, measures: pd.DataFrame, worst: pd.DataFrame) -> pd.DataFrame:
-    from .survey.normalize import normalize_part_name
-
     parts_acted = {}
     for m in measures.itertuples():
         if m.part_id:
@@ -449,7 +445,7 @@ def _findings(con, net, plan: dict, measures: pd.DataFrame, worst: pd.DataFrame)
     src = _sourcing(con, net, plan["program"])
     mine = src[(src["buyer"] == plan["company"]) & src["classification"].isin(["sole", "single"])]
     for r in mine.itertuples():
-        by = parts_acted.get(normalize_part_name(r.part), [])
+        by = parts_acted.get(r.part_id, [])
         rows.append(
             {
                 "kind": f"{r.classification} source",
