@@ -40,7 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", choices=["national", "economy"], default="national")
     ap.add_argument("--removal", type=int, default=80_000, help="companies failing together in the removal-set scenario")
-    ap.add_argument("--plans", type=int, default=50, help="synthetic Stable Manufacturing Plans to rank")
+    ap.add_argument("--plans", type=int, default=50, help="synthetic Stable Manufacturing Plans to rank (0: skip)")
     args = ap.parse_args()
     db = ensure_database(args.scale)
     import supplychain as sc
@@ -87,26 +87,28 @@ def main() -> None:
                 }
             )
     sweep = step("time-to-recover sweep, every company alone", lambda: sc.risk.time_to_recover(network=net))
-    # Stable Manufacturing Plans: synthetic plans loaded into a copy of the database
-    import shutil
-    import tempfile
+    ranked = None
+    if args.plans:
+        # Stable Manufacturing Plans: synthetic plans loaded into a copy of the database
+        import shutil
+        import tempfile
 
-    from supplychain.datasets import make_plans, write_plans
+        from supplychain.datasets import make_plans, write_plans
 
-    con.close()
-    tmp = Path(tempfile.mkdtemp()) / "plans.duckdb"
-    shutil.copy(db, tmp)
-    con = sc.connect(tmp)
-    plans, measures = make_plans(con, wave=wave, n_plans=args.plans)
-    sc.plan.load_plans(con, write_plans(tmp.parent / "plans", plans, measures))
-    pnet = sc.supply_network(con, wave=wave)
-    for capacity in ("simple", "lp"):
-        fresh = sc.supply_network(con, wave=wave) if capacity == "lp" else pnet
-        ranked = step(
-            f"plan ranking ({capacity}): {len(plans)} plans × their scenario sets",
-            lambda fresh=fresh, capacity=capacity: sc.plan.ranking(con, wave=wave, network=fresh, capacity=capacity),
-        )
-    saving = int((ranked["program_days_saved"] > 0).sum())
+        con.close()
+        tmp = Path(tempfile.mkdtemp()) / "plans.duckdb"
+        shutil.copy(db, tmp)
+        con = sc.connect(tmp)
+        plans, measures = make_plans(con, wave=wave, n_plans=args.plans)
+        sc.plan.load_plans(con, write_plans(tmp.parent / "plans", plans, measures))
+        pnet = sc.supply_network(con, wave=wave)
+        for capacity in ("simple", "lp"):
+            fresh = sc.supply_network(con, wave=wave) if capacity == "lp" else pnet
+            ranked = step(
+                f"plan ranking ({capacity}): {len(plans)} plans × their scenario sets",
+                lambda fresh=fresh, capacity=capacity: sc.plan.ranking(con, wave=wave, network=fresh, capacity=capacity),
+            )
+        saving = int((ranked["program_days_saved"] > 0).sum())
     # the naive way, on the removal scenario and on the top chokepoint alone
     times_ = requirement_times(net)
     top_idx = np.flatnonzero(labels == crit["company"].iloc[0])
@@ -139,7 +141,8 @@ def main() -> None:
             f"  {label}: {f['programs_lost']} programs, {f['program_days_lost']:,.0f} program-days, ¥{f['value_lost'] / 1e9:,.1f}bn"
         )
     print(f"  time-to-recover: {len(sweep):,} (company, program) pairs stop a prime")
-    print(f"  plans: {len(ranked)} ranked, {saving} save program-days")
+    if ranked is not None:
+        print(f"  plans: {len(ranked)} ranked, {saving} save program-days")
     print()
     print("| step | seconds | rows | peak MB (process so far) | naive time ÷ this time |")
     print("|---|---:|---:|---:|---:|")
