@@ -20,6 +20,9 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/supplychain --db $(DB) summary
 	$(VENV)/bin/supplychain --db $(DB) score
 	$(VENV)/bin/supplychain --db $(DB) scenario run nankai_trough --top 4
+	$(VENV)/bin/supplychain --db $(DB) plan synth reports/sample-plans.xlsx --plans 12
+	$(VENV)/bin/supplychain --db $(DB) plan load reports/sample-plans.xlsx
+	$(VENV)/bin/supplychain --db $(DB) plan rank
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check supplychain tests benchmarks

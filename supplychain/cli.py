@@ -175,7 +175,17 @@ def cmd_scenario(args) -> int:
 def cmd_plan(args) -> int:
     from . import plan as P
 
-    with _connect(args, read_only=args.action != "load") as con:
+    with _connect(args, read_only=args.action not in ("load",)) as con:
+        if args.action == "synth":
+            from .datasets import make_plans, write_plans
+
+            if not args.target:
+                raise SupplyChainError("plan synth: give the workbook to write (.xlsx, or a folder for CSV)")
+            wave = _latest_wave(con, args.wave)
+            plans, measures = make_plans(con, wave=wave, n_plans=args.plans, random_state=args.seed)
+            write_plans(args.target, plans, measures)
+            print(f"wrote {len(plans)} synthetic plans ({len(measures)} measures) for wave {wave} to {args.target}")
+            return 0
         if args.action == "load":
             if not args.target:
                 raise SupplyChainError("plan load: give the plans workbook (.xlsx, or a folder of plans.csv and measures.csv)")
@@ -486,10 +496,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=10, help="programs to print")
     s.set_defaults(func=cmd_scenario)
 
-    s = sub.add_parser("plan", help="Stable Manufacturing Plans: load a plans workbook, review one plan, rank all")
-    s.add_argument("action", choices=["load", "review", "rank"])
-    s.add_argument("target", nargs="?", help="the plans workbook (load) or the plan id (review)")
+    s = sub.add_parser(
+        "plan", help="Stable Manufacturing Plans: load a plans workbook, review one plan, rank all, write synthetic ones"
+    )
+    s.add_argument("action", choices=["load", "review", "rank", "synth"])
+    s.add_argument("target", nargs="?", help="the plans workbook (load, synth) or the plan id (review)")
     s.add_argument("--wave", type=int, help="the wave to review against (default: the latest)")
+    s.add_argument("--plans", type=int, default=12, help="synth: how many synthetic plans")
+    s.add_argument("--seed", type=int, default=0, help="synth: random_state")
     s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("rejected", help="list refused rows and dropped values")
