@@ -573,19 +573,18 @@ def run(
 
     def mark(links, text):
         """Stop ``links`` (a boolean mask, or link indices); the first cause given is kept."""
-        new = np.zeros(n_links, bool)
-        new[links] = True
-        new &= ~stop
+        idx = np.flatnonzero(links) if links.dtype == bool else links
+        idx = idx[~stop[idx]]
         why.append(text)
-        cause_code[new] = len(why) - 1
-        stop[new] = True
+        cause_code[idx] = len(why) - 1
+        stop[idx] = True
 
     hit = np.zeros(len(net.companies), bool)  # companies that stop themselves (a prime among them stops its program)
     substitutes = np.zeros(net.n_requirements, bool)
     for m in s["mitigations"]:
         if m["action"] == "substitute":
             substitutes |= _requirement_mask(net, m, options)
-    not_substituted = ~substitutes[net.links["req"].to_numpy(np.int64)]
+    not_substituted = ~substitutes[_int64(net, "link_req")] if substitutes.any() else np.ones(n_links, bool)
     if fail.get("companies"):
         idx, missing = _company_index(net, fail["companies"])
         if missing:
@@ -758,9 +757,9 @@ def _outage(net: SupplyNetwork, starts, days, in_use, tts, ttr) -> dict:
     n_tl, n_tr, n_tn = _outage_run(
         starts,
         np.broadcast_to(np.asarray(days, dtype=float), (len(starts),)).copy(),
-        net.links["req"].to_numpy(np.int64),
+        _int64(net, "link_req"),
         net.req_ptr,
-        net.req_buyer.astype(np.int64),
+        _int64(net, "req_buyer"),
         net.supplies_ptr,
         net.supplies_link,
         in_use,
@@ -822,7 +821,7 @@ def capacity_shortfalls(net: SupplyNetwork, o: dict, in_use: np.ndarray, spare: 
     out[o["links"]] = o["link_out"] > 0
     out_days[o["links"]] = o["link_out"]
     out[forced] = True
-    link_req = net.links["req"].to_numpy(np.int64)
+    link_req = _int64(net, "link_req")
     mark = np.zeros(net.n_requirements, bool)
     mark[link_req[o["links"][o["link_out"] > 0]]] = True
     hit = np.flatnonzero(mark)
@@ -881,6 +880,15 @@ def capacity_shortfalls(net: SupplyNetwork, o: dict, in_use: np.ndarray, spare: 
     short = delivered < lost[reqs] * (1 - 1e-9) - 1e-6
     take = short[r_index]
     return p_link[take].astype(np.int64), longest[p_row[take]]
+
+
+def _int64(net: SupplyNetwork, name: str) -> np.ndarray:
+    """``link_req`` or ``req_buyer`` as int64, converted once per network (the kernels' dtype)."""
+    key = ("int64", name)
+    if key not in net.derived:
+        values = net.links["req"].to_numpy() if name == "link_req" else getattr(net, name)
+        net.derived[key] = np.ascontiguousarray(values, dtype=np.int64)
+    return net.derived[key]
 
 
 def _with_primes(o: dict, primes: np.ndarray, days: float) -> dict:
