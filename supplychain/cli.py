@@ -560,6 +560,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted; every file is loaded whole or not at all", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head, less, ...: stop quietly (Python's recommended recipe)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
