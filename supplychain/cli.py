@@ -77,21 +77,17 @@ def cmd_summary(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from .db import run
     from .risk.score import score
 
     with _connect(args) as con:
-        wave = args.wave
-        if wave is None:
-            wave = run(con, "SELECT max(wave) FROM survey_wave").fetchone()[0]
-            if wave is None:
-                raise SupplyChainError("the database holds no survey wave yet: run `supplychain ingest` first")
+        wave = _latest_wave(con, args.wave)
         res = score(con, wave=wave, with_esri=not args.no_esri, progress=not args.quiet, model=args.model)
     print(_score_report(res, wave, args.top))
     return 0
 
 
 def _latest_wave(con, wave):
+    """``wave`` if given, else the latest wave loaded (an error when none is)."""
     from .db import run
 
     if wave is not None:

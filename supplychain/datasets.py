@@ -1332,8 +1332,10 @@ def make_plans(con, *, wave: int, n_plans: int = 20, random_state: int = 0) -> t
                 ]
             )
             total += cost
-        kinds = [m[2] for m in measures if m[0] == plan_id]
-        plans.append([plan_id, b["buyer"], b["program"], max(set(kinds), key=kinds.count), total])
+        kinds = [
+            m[2] for m in measures if m[0] == plan_id
+        ]  # the commonest; ties to the first (not set order: that varies by run)
+        plans.append([plan_id, b["buyer"], b["program"], max(kinds, key=kinds.count), total])
     return (
         pd.DataFrame(plans, columns=["plan_id", "company", "program", "measure_type", "amount_jpy"]),
         pd.DataFrame(

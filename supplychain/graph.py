@@ -175,6 +175,8 @@ class SupplyNetwork:
     :attr:`programs`), nodes ``0..N-1`` = (program, company) pairs, requirements ``0..R-1`` =
     (program, buyer, part), links ``0..L-1`` (rows of :attr:`links`, sorted by requirement).
     CSR pairs (``*_ptr``, ``*_idx``) list, for each row of the first space, members of the second.
+    Every index array (and ``links["req"]``, ``links["part"]``) is int64, the compiled kernels'
+    dtype: pass them as they are, no conversion needed.
     """
 
     wave: int
@@ -463,9 +465,7 @@ def _tiers(net: SupplyNetwork) -> np.ndarray:
     from .risk._kernels import tiers_from_primes
 
     primes = net.programs["prime_node"].to_numpy()
-    return tiers_from_primes(
-        primes[primes >= 0].astype(np.int64), net.node_req_ptr, net.req_ptr, net.link_supplier.astype(np.int64)
-    )
+    return tiers_from_primes(primes[primes >= 0].astype(np.int64), net.node_req_ptr, net.req_ptr, net.link_supplier)
 
 
 def _tiers_by_scipy(net: SupplyNetwork) -> np.ndarray:

@@ -50,6 +50,7 @@ import pandas as pd
 
 from .db import registered, run, transaction
 from .exceptions import SupplyChainError
+from .risk.withdrawal import CYBER_MEASURES
 
 __all__ = ["read_plans", "load_plans", "review", "ranking", "PlanReview", "MEASURE_TYPES", "ACTIONS"]
 
@@ -292,19 +293,19 @@ class PlanReview:
         )
 
 
-def _mitigations(plan: dict, measures: pd.DataFrame, company_label: str) -> list[dict]:
-    out = []
-    for m in measures.itertuples():
-        base = {"buyer": company_label, "program": plan["program"]}
-        if m.action == "add_supplier":
-            out.append({"action": "add_supplier", "part": m.part_id, "in_use": True, **base})
-        elif m.action == "stockpile":
-            out.append({"action": "stockpile", "part": m.part_id, "days": float(m.days), **base})
-        elif m.action == "substitute":
-            out.append({"action": "substitute", "part": m.part_id, **base})
-        elif m.action == "succession":
-            out.append({"action": "succession", "company": m.supplier_id})
-    return out
+def _mitigation(plan: dict, m) -> dict | None:
+    """The scenario mitigation a measure becomes, at the plan's company in its program (None
+    for cyber controls, which change no scenario)."""
+    at = {"buyer": plan["company"], "program": plan["program"]}
+    if m.action == "add_supplier":
+        return {"action": "add_supplier", "part": m.part_id, "in_use": True, **at}
+    if m.action == "stockpile":
+        return {"action": "stockpile", "part": m.part_id, "days": float(m.days), **at}
+    if m.action == "substitute":
+        return {"action": "substitute", "part": m.part_id, **at}
+    if m.action == "succession":
+        return {"action": "succession", "company": m.supplier_id}
+    return None
 
 
 def _plan(con, plan_id: str) -> tuple[dict, pd.DataFrame]:
@@ -344,8 +345,7 @@ def _sourcing(con, net, program: str) -> pd.DataFrame:
 
     key = ("plan_sourcing", program)
     if key not in net.derived:
-        src = sourcing(con, wave=net.wave, program=program)
-        net.derived[key] = src.assign(part_key=src["part_id"])  # part_id is the normalised part name
+        net.derived[key] = sourcing(con, wave=net.wave, program=program)
     return net.derived[key]
 
 
@@ -357,7 +357,7 @@ def _own_scenarios(con, net, plan: dict, measures: pd.DataFrame) -> dict:
     out = {}
     for m in measures.itertuples():
         if m.action in ("add_supplier", "stockpile", "substitute") and m.part_id:
-            rows = mine[mine["part_key"] == m.part_id]
+            rows = mine[mine["part_id"] == m.part_id]  # both the normalised part name
             suppliers = sorted({x for s in rows["suppliers"] for x in s.split("; ") if x})
             if suppliers:
                 name = f"suppliers of {rows['part'].iloc[0]} fail"
@@ -374,26 +374,26 @@ def review(con, plan_id: str, *, wave: int, network=None, capacity: str = "lp") 
     suppliers its measures protect against failing for good), each with and without the plan;
     ``capacity`` as in :func:`supplychain.scenario.run`."""
     from .risk.propagation import _network
+    from .scenario import normalize
     from .scenario import run as run_scenario
 
     plan, measures = _plan(con, plan_id)
     net = _network(con, wave, None, network)
     if plan["program"] not in set(net.column("programs", "program_id")):
         raise SupplyChainError(f"plan {plan_id}: program {plan['program']!r} has no supply network in wave {net.wave}")
-    mitigations = _mitigations(plan, measures, plan["company"])
+    per_measure = [_mitigation(plan, m) for m in measures.itertuples()]
+    mitigations = [x for x in per_measure if x is not None]
     chosen, worst = _scenario_set(con, net, plan["program"])
     chosen = {**chosen, **_own_scenarios(con, net, plan, measures)}
     rows = []
     totals_before = {}
     for name, s in chosen.items():
-        s = dict(s) if isinstance(s, dict) else name
+        s = normalize(s)
         before = net.derived.get(("plan_before", name, capacity))
         if before is None:
             res = run_scenario(con, s, network=net, capacity=capacity)
             before = net.derived[("plan_before", name, capacity)] = res.program_days
-        after = run_scenario(
-            con, {**_as_dict(s), "mitigations": mitigations}, network=net, baseline=False, capacity=capacity
-        ).program_days
+        after = run_scenario(con, {**s, "mitigations": mitigations}, network=net, baseline=False, capacity=capacity).program_days
         b = before[before["program"] == plan["program"]]
         a = after[after["program"] == plan["program"]]
         db_, da = float(b["days_lost"].sum()), float(a["days_lost"].sum())
@@ -421,18 +421,8 @@ def review(con, plan_id: str, *, wave: int, network=None, capacity: str = "lp") 
     }
     findings = _findings(con, net, plan, measures, worst)
     plan = {k: plan[k] for k in ("plan_id", "company", "company_name", "program", "measure_type", "amount_jpy")}
-    return PlanReview(plan, measures.assign(mitigation=[*map(str, _per_measure(measures, mitigations))]), scen, findings, summary)
-
-
-def _as_dict(s) -> dict:
-    from .scenario import normalize
-
-    return normalize(s)
-
-
-def _per_measure(measures: pd.DataFrame, mitigations: list[dict]) -> list:
-    it = iter(mitigations)
-    return [next(it) if a != "cyber_controls" else "addresses the cyber finding only" for a in measures["action"]]
+    described = [str(x) if x is not None else "addresses the cyber finding only" for x in per_measure]
+    return PlanReview(plan, measures.assign(mitigation=described), scen, findings, summary)
 
 
 def _findings(con, net, plan: dict, measures: pd.DataFrame, worst: pd.DataFrame) -> pd.DataFrame:
@@ -456,14 +446,12 @@ def _findings(con, net, plan: dict, measures: pd.DataFrame, worst: pd.DataFrame)
             }
         )
     ids = dict(zip(net.column("companies", "label"), net.column("companies", "company_id")))
-    supplied = src
+    bought = src[src["buyer"] == plan["company"]]
     for r in worst.itertuples():
         cid = ids.get(r.company)
         by = [taken_over[cid]] if cid in taken_over else []
-        own_parts = supplied[
-            (supplied["buyer"] == plan["company"]) & supplied["suppliers"].str.contains(str(r.company), regex=False)
-        ]
-        for key in own_parts["part_key"]:
+        own_parts = bought[bought["suppliers"].str.contains(str(r.company), regex=False)]
+        for key in own_parts["part_id"]:
             by += parts_acted.get(key, [])
         rows.append(
             {
@@ -476,9 +464,9 @@ def _findings(con, net, plan: dict, measures: pd.DataFrame, worst: pd.DataFrame)
         )
     gap = run(
         con,
-        """SELECT max((NOT coalesce(mfa, false))::INT + (NOT coalesce(monitoring, false))::INT + (NOT coalesce(vulnerability_scanning, false))::INT
-                  + (NOT coalesce(incident_drills, false))::INT + (NOT coalesce(physical_access_control, false))::INT)
-           FROM cyber_assessment WHERE wave = ? AND company_id = ?""",
+        # a measure not reported met counts as not met (the withdrawal features keep it missing instead)
+        f"""SELECT max({" + ".join(f"(NOT coalesce({m}, false))::INT" for m in CYBER_MEASURES)})
+            FROM cyber_assessment WHERE wave = ? AND company_id = ?""",
         [net.wave, plan["company_id"]],
     ).fetchone()[0]
     if gap:

@@ -176,10 +176,10 @@ def export_ban(
         np.flatnonzero(stop0).astype(np.int64),
         ln["req"].to_numpy(np.int64),
         net.req_ptr,
-        net.req_buyer.astype(np.int64),
+        net.req_buyer,
         net.supplies_ptr,
         net.supplies_link,
-        net.link_supplier.astype(np.int64),
+        net.link_supplier,
     )
     primes = net.programs["prime_node"].to_numpy()
     lost = np.flatnonzero((primes >= 0) & node_failed[np.maximum(primes, 0)])
@@ -453,7 +453,7 @@ def _supplied_by(net: SupplyNetwork, companies: np.ndarray) -> np.ndarray:
     node -> supplied-links CSR (only their own rows are visited)."""
     _, at = _csr_rows(net.company_ptr, np.asarray(companies, np.int64))
     nodes = net.company_node[at]
-    _, at = _csr_rows(net.supplies_ptr, nodes.astype(np.int64))
+    _, at = _csr_rows(net.supplies_ptr, nodes)
     return net.supplies_link[at]
 
 
@@ -505,7 +505,7 @@ def _requirement_mask(net: SupplyNetwork, m: dict, options) -> np.ndarray:
         if missing:
             raise SupplyChainError(f"mitigation {m}: no company {m['buyer']!r} in wave {net.wave}")
         _, at = _csr_rows(net.company_ptr, idx)
-        nodes = net.company_node[at].astype(np.int64)
+        nodes = net.company_node[at]
         if m.get("program"):
             nodes = nodes[net.column("programs", "program_id")[net.node_program[nodes]] == m["program"]]
         _, reqs = _csr_rows(net.node_req_ptr, nodes)
@@ -584,23 +584,23 @@ def run(
     for m in s["mitigations"]:
         if m["action"] == "substitute":
             substitutes |= _requirement_mask(net, m, options)
-    not_substituted = ~substitutes[_int64(net, "link_req")] if substitutes.any() else np.ones(n_links, bool)
+    not_substituted = ~substitutes[net.links["req"].to_numpy()] if substitutes.any() else np.ones(n_links, bool)
     if fail.get("companies"):
         idx, missing = _company_index(net, fail["companies"])
         if missing:
             notes.append(f"not in wave {net.wave}: {', '.join(missing)}")
         mark(_supplied_by(net, idx), "company fails")
         hit[idx] = True
+    part = net.links["part"].to_numpy()
     if fail.get("countries"):
         tr = cached_trace(con, net, options)
-        part = net.links["part"].to_numpy(np.int64)
         for entry in fail["countries"]:
             scope = _part_scope(net, entry["parts"], options)[part]
             located, only = first_stops(net, tr, entry["country"], scope & not_substituted)
             mark(located, f"exported from {entry['country']}")
             mark(only, f"material only from {entry['country']}")
     if fail.get("parts"):
-        scope = _part_scope(net, fail["parts"], options)[net.links["part"].to_numpy(np.int64)]
+        scope = _part_scope(net, fail["parts"], options)[part]
         mark(scope & not_substituted, "part unavailable")
     if fail.get("prefectures") or fail.get("hazard_zones"):
         where = ", ".join([*fail.get("prefectures", []), *fail.get("hazard_zones", [])])
@@ -619,11 +619,9 @@ def run(
         mark(_supplied_by(net, leaving), "company withdraws")
         hit[leaving] = True
 
-    prime_nodes = net.programs["prime_node"].to_numpy()
-    primes_hit = prime_nodes[(prime_nodes >= 0) & hit[net.node_company[np.maximum(prime_nodes, 0)]]]
-    times = net.derived.get(("timing", options.label))
-    if times is None:
-        times = net.derived[("timing", options.label)] = requirement_times(net, options)
+    primes = net.programs["prime_node"].to_numpy()
+    primes_hit = primes[(primes >= 0) & hit[net.node_company[np.maximum(primes, 0)]]]
+    times = requirement_times(net, options)
     starts = np.flatnonzero(stop).astype(np.int64)
     days = np.inf if s["days"] is None else s["days"]
 
@@ -662,16 +660,14 @@ def run(
         return _with_primes(o, primes_hit, days)
 
     o = outage(True)
-    primes = net.programs["prime_node"].to_numpy()
     annual = net.programs["annual_value_jpy"].to_numpy(dtype="float64", na_value=np.nan)
-    has = primes >= 0
 
     def by_program(o):
-        order = np.argsort(o["nodes"], kind="stable")
-        at = np.searchsorted(o["nodes"], primes, sorter=order) if len(order) else np.zeros(len(primes), np.int64)
-        at = np.minimum(at, max(len(order) - 1, 0))
-        found = has & (len(order) > 0) & (o["nodes"][order[at]] == primes) if len(order) else np.zeros(len(primes), bool)
-        prog_days = np.where(found, o["node_out"][order[at]] if len(order) else 0.0, 0.0)
+        """Days each program's prime stops (a node is the prime of its own program or none)."""
+        nodes = o["nodes"]
+        is_prime = primes[net.node_program[nodes]] == nodes
+        prog_days = np.zeros(len(primes))
+        prog_days[net.node_program[nodes[is_prime]]] = o["node_out"][is_prime]
         return prog_days, prog_days * annual / 365
 
     def figures(o, prog_days, prog_value):
@@ -719,8 +715,8 @@ def run(
             stop,
             None,
             None,
-            np.array(why, dtype=object)[cause_code],
-            dense(o["links"], o["link_out"], n_links, 0.0),
+            cause=np.array(why, dtype=object)[cause_code],
+            days=dense(o["links"], o["link_out"], n_links, 0.0),
         ),
         "parts_lost": lambda: _parts_lost(net, lost_reqs, paths()[0], dense(o["reqs"], o["req_out"], net.n_requirements, 0.0)),
         "buyers_lost": lambda: _buyers_lost(net, np.sort(o["nodes"][o["node_out"] > 0]), paths()[0]),
@@ -757,9 +753,9 @@ def _outage(net: SupplyNetwork, starts, days, in_use, tts, ttr) -> dict:
     n_tl, n_tr, n_tn = _outage_run(
         starts,
         np.broadcast_to(np.asarray(days, dtype=float), (len(starts),)).copy(),
-        _int64(net, "link_req"),
+        net.links["req"].to_numpy(),
         net.req_ptr,
-        _int64(net, "req_buyer"),
+        net.req_buyer,
         net.supplies_ptr,
         net.supplies_link,
         in_use,
@@ -821,7 +817,7 @@ def capacity_shortfalls(net: SupplyNetwork, o: dict, in_use: np.ndarray, spare: 
     out[o["links"]] = o["link_out"] > 0
     out_days[o["links"]] = o["link_out"]
     out[forced] = True
-    link_req = _int64(net, "link_req")
+    link_req = net.links["req"].to_numpy()
     mark = np.zeros(net.n_requirements, bool)
     mark[link_req[o["links"][o["link_out"] > 0]]] = True
     hit = np.flatnonzero(mark)
@@ -880,15 +876,6 @@ def capacity_shortfalls(net: SupplyNetwork, o: dict, in_use: np.ndarray, spare: 
     short = delivered < lost[reqs] * (1 - 1e-9) - 1e-6
     take = short[r_index]
     return p_link[take].astype(np.int64), longest[p_row[take]]
-
-
-def _int64(net: SupplyNetwork, name: str) -> np.ndarray:
-    """``link_req`` or ``req_buyer`` as int64, converted once per network (the kernels' dtype)."""
-    key = ("int64", name)
-    if key not in net.derived:
-        values = net.links["req"].to_numpy() if name == "link_req" else getattr(net, name)
-        net.derived[key] = np.ascontiguousarray(values, dtype=np.int64)
-    return net.derived[key]
 
 
 def _with_primes(o: dict, primes: np.ndarray, days: float) -> dict:

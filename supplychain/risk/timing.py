@@ -57,9 +57,16 @@ def _req_max(values: np.ndarray, req: np.ndarray, n_req: int, mask: np.ndarray |
 def requirement_times(net: SupplyNetwork, options=None) -> dict[str, np.ndarray]:
     """The per-link and per-requirement inputs of the time model: ``link_in_use`` (share
     positive or not reported; every link of a requirement whose shares are all 0),
-    ``req_tts`` (days), ``req_ttr`` (days, once every supplier in use is out) and ``req_basis``
-    (``"qualified alternative"`` or ``"new source"``)."""
+    ``req_tts`` (days) and ``req_ttr`` (days, once every supplier in use is out). Computed once
+    per network and configuration and kept in ``net.derived``: callers copy before changing."""
     options = load_options(options)
+    key = ("timing", options.label)
+    if key not in net.derived:
+        net.derived[key] = _requirement_times(net, options)
+    return net.derived[key]
+
+
+def _requirement_times(net: SupplyNetwork, options) -> dict[str, np.ndarray]:
     ln = net.links
     req = ln["req"].to_numpy(np.int64)
     n_req = net.n_requirements
@@ -84,7 +91,6 @@ def requirement_times(net: SupplyNetwork, options=None) -> dict[str, np.ndarray]
         "link_in_use": in_use,
         "req_tts": tts,
         "req_ttr": ttr,
-        "req_basis": np.where(qualified, "qualified alternative", "new source"),
     }
 
 
@@ -120,10 +126,10 @@ def time_to_recover(
         net.company_node,
         net.supplies_ptr,
         net.supplies_link,
-        net.links["req"].to_numpy(np.int64),
+        net.links["req"].to_numpy(),
         net.req_ptr,
-        net.req_buyer.astype(np.int64),
-        net.node_program.astype(np.int64),
+        net.req_buyer,
+        net.node_program,
         primes,
         t["link_in_use"],
         t["req_tts"],
