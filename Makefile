@@ -52,6 +52,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/foreign.py --scale $(SCALE)
 	$(PY) benchmarks/withdrawal.py --scale $(SCALE)
 	$(PY) benchmarks/scenario.py --scale $(SCALE)
+	$(PY) benchmarks/register.py --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB).wal .pytest_cache .ruff_cache

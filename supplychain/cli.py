@@ -81,8 +81,107 @@ def cmd_score(args) -> int:
 
     with _connect(args) as con:
         wave = _latest_wave(con, args.wave)
-        res = score(con, wave=wave, with_esri=not args.no_esri, progress=not args.quiet, model=args.model)
+        res = score(con, wave=wave, with_esri=not args.no_esri, progress=not args.quiet, model=args.model, config=args.config)
     print(_score_report(res, wave, args.top))
+    return 0
+
+
+def _finding_lines(f, top: int) -> list[str]:
+    """One line per finding: id, severity, score, status, title."""
+    lines = [f"{'finding':<17} {'severity':<8} {'score':>5}  {'status':<9} title"]
+    for r in f.head(top).itertuples() if top else f.itertuples():
+        lines.append(f"{r.finding_id:<17} {r.severity:<8} {r.score:>5.2f}  {r.status:<9} {r.title}")
+    if top and len(f) > top:
+        lines.append(f"… and {len(f) - top:,} more (--top 0 lists all; --csv FILE writes them)")
+    return lines
+
+
+def _severity_counts(f) -> str:
+    from .risk.registry import SEVERITIES
+
+    counts = f["severity"].value_counts()
+    return ", ".join(f"{counts.get(k, 0):,} {k}" for k in SEVERITIES)
+
+
+def cmd_findings(args) -> int:
+    from .risk.registry import diff, findings
+
+    with _connect(args, read_only=Path(_db_path(args)).exists()) as con:
+        if args.since is not None:
+            d = diff(con, args.since, _stored_latest(con, args.wave), config=args.config)
+            if args.program:
+                d = d[d["programs"].fillna("").str.split("; ").apply(lambda ps: args.program in ps)]
+            counts = d["change"].value_counts()
+            print(
+                f"changes from wave {d.attrs['wave_a']} to {d.attrs['wave_b']}: "
+                + ", ".join(f"{counts.get(k, 0):,} {k}" for k in ("new", "worse", "better", "resolved", "unchanged"))
+            )
+            shown = d[d["change"] != "unchanged"]
+            for r in shown.head(args.top).itertuples() if args.top else shown.itertuples():
+                before = f"{r.severity_a} {r.score_a:.2f}" if isinstance(r.severity_a, str) else "-"
+                after = f"{r.severity_b} {r.score_b:.2f}" if isinstance(r.severity_b, str) else "-"
+                print(f"{r.change:<9} {r.finding_id:<17} {before:>13} → {after:<13} {r.title}")
+            if args.csv:
+                d.to_csv(args.csv, index=False)
+            return 0
+        f = findings(
+            con,
+            wave=args.wave,
+            program=args.program,
+            min_severity=args.min_severity,
+            archetype=args.archetype,
+            status=args.status,
+            company=args.company,
+        )
+    wave = int(f["wave"].iloc[0]) if len(f) else args.wave
+    print(f"risk register{f' of wave {wave}' if wave else ''}: {len(f):,} findings ({_severity_counts(f)})")
+    print("\n".join(_finding_lines(f, args.top)))
+    if args.csv:
+        f.to_csv(args.csv, index=False)
+        print(f"written to {args.csv}")
+    return 0
+
+
+def _stored_latest(con, wave):
+    from .risk.registry import _stored_wave
+
+    return _stored_wave(con, wave)
+
+
+def cmd_finding(args) -> int:
+    from .risk.registry import finding_history, findings, set_finding
+
+    with _connect(args) as con:
+        if args.action == "set":
+            done = set_finding(
+                con, args.finding_id, status=args.status, owner=args.owner, note=args.note, wave=args.wave, user=args.user
+            )
+            print(f"{done['finding_id']} (wave {done['wave']}): status {done['status']}, owner {done['owner'] or '-'}")
+            return 0
+        from .db import run
+
+        found = run(con, "SELECT max(wave) FROM finding WHERE finding_id = ?", [args.finding_id]).fetchone()[0]
+        if found is None:
+            raise SupplyChainError(f"no finding {args.finding_id!r}: `supplychain findings` lists them")
+        wave = args.wave or found
+        f = findings(con, wave=wave)
+        row = f[f["finding_id"] == args.finding_id]
+        if row.empty:
+            raise SupplyChainError(f"finding {args.finding_id} is not in the register of wave {wave} (latest: {found})")
+        r = row.iloc[0]
+        history = finding_history(con, args.finding_id)
+    print(f"{r.finding_id}  wave {r.wave}  {r.archetype} ({r.kind})  {r.severity} {r.score:.2f}  status {r.status}")
+    print(f"  {r.title}")
+    print(f"  subject: {r.subject}   programs: {r.programs or '-'}")
+    print(f"  {r.basis}")
+    print(f"  measure type: {r.measure_type or '-'}   rule: {r.rule_version}   first seen: wave {r.first_wave}")
+    print(f"  evidence: {r.evidence}")
+    if isinstance(r.owner, str):
+        print(f"  owner: {r.owner}")
+    if isinstance(r.notes, str):
+        print("  notes:\n    " + r.notes.replace("\n", "\n    "))
+    for h in history.itertuples():
+        print(f"  {h.at:%Y-%m-%d %H:%M} {h.user_name}: {h.action} {h.detail}")
     return 0
 
 
@@ -314,6 +413,10 @@ def _score_report(res: dict, wave: int, top: int) -> str:
             + ", ".join(f"{counts.get(k, 0):,} {k}" for k in ("act", "watch", "protect", "monitor")),
             _early_warning_lines(ew, min(top, 5)),
         ]
+    if "finding" in res:
+        f = res["finding"]
+        lines += ["", f"risk register: {len(f):,} findings ({_severity_counts(f)}); `supplychain findings` lists them"]
+        lines += ["  " + x for x in _finding_lines(f, min(top, 10))]
     lines += ["", "stored in tables: " + ", ".join(res)]
     return "\n".join(lines)
 
@@ -473,7 +576,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-esri", action="store_true", help="skip ESRI (the slowest analysis at economy scale)")
     s.add_argument("--top", type=int, default=10, help="chokepoints to print")
     s.add_argument("--model", help="a withdrawal model saved with `supplychain withdrawal --save` (default: fit one)")
+    s.add_argument("--config", help="site configuration file (country lists, register rules)")
     s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("findings", help="list the risk register (written by `score`), or what changed since a wave")
+    s.add_argument("--wave", type=int, help="the register's wave (default: the latest stored)")
+    s.add_argument("--program", help="findings concerning this program")
+    s.add_argument("--min-severity", choices=["critical", "high", "medium", "low"], help="this band and worse")
+    s.add_argument("--archetype", help="one archetype (sourcing, cyber, withdrawal, ...)")
+    s.add_argument("--status", choices=["new", "open", "mitigated", "accepted", "closed"], help="triage status")
+    s.add_argument("--company", help="findings about this company (corporate number or internal id)")
+    s.add_argument("--since", type=int, metavar="WAVE", help="list the changes since WAVE instead (new, worse, better, resolved)")
+    s.add_argument("--config", help="site configuration file (diff tolerance)")
+    s.add_argument("--top", type=int, default=20, help="findings to print (0 = all)")
+    s.add_argument("--csv", metavar="FILE", help="also write every finding listed to a CSV file")
+    s.set_defaults(func=cmd_findings)
+
+    s = sub.add_parser("finding", help="triage one finding (status, owner, note) or show it with its history")
+    s.add_argument("action", choices=["set", "show"])
+    s.add_argument("finding_id")
+    s.add_argument("--status", choices=["new", "open", "mitigated", "accepted", "closed"])
+    s.add_argument("--owner")
+    s.add_argument("--note")
+    s.add_argument("--wave", type=int, help="the wave's register (default: the latest holding the finding)")
+    s.add_argument("--user", help="who is making the change (default: the operating-system user)")
+    s.set_defaults(func=cmd_finding)
 
     s = sub.add_parser("withdrawal", help="withdrawal early warning: validate the model against its baselines, score a wave")
     s.add_argument("--wave", type=int, help="the wave to score (default: the latest)")

@@ -158,8 +158,19 @@ def _add_new_columns(con) -> None:
                 run(con, f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column.type}')
 
 
+def _upgrade_finding(con) -> None:
+    """Databases made before the register existed have an empty ``finding`` table keyed by id
+    alone; it is made again with the register's columns and its (finding, wave) key."""
+    cols = {c for (c,) in run(con, "SELECT column_name FROM duckdb_columns() WHERE table_name = 'finding'").fetchall()}
+    if cols and "subject_key" not in cols:
+        if run(con, "SELECT count(*) FROM finding").fetchone()[0]:
+            raise SupplyChainError("the finding table predates the risk register and is not empty; it cannot be upgraded")
+        run(con, "DROP TABLE finding")
+
+
 def _create_schema(con) -> None:
     with transaction(con):
+        _upgrade_finding(con)
         for statement in ddl():
             run(con, statement)
         _add_new_columns(con)

@@ -19,7 +19,8 @@ import copy
 import functools
 import os
 import tomllib
-from dataclasses import dataclass
+import types
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -50,6 +51,8 @@ class Options:
     screening_strong: float
     switch_days: float = 90.0
     requalification_months: float = 12.0
+    #: The ``[register]`` section: likelihoods, impacts and thresholds of the risk register.
+    register: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
 
     def country_group(self, country: str | None) -> str:
         """``domestic``, ``concern``, ``allied``, ``other`` or ``unknown`` (not reported)."""
@@ -158,6 +161,7 @@ def load_options(config: str | Path | Options | None = None) -> Options:
     switch, requal = timing.get("switch_days", 90), timing.get("requalification_months", 12)
     if not all(isinstance(v, int | float) and v >= 0 for v in (switch, requal)):
         raise SupplyChainError(f"{where}: timing.switch_days and timing.requalification_months must be numbers >= 0")
+    register = _register(raw.get("register", {}), where)
     return Options(
         label=label,
         home=str(countries.get("home", "JP")),
@@ -169,4 +173,21 @@ def load_options(config: str | Path | Options | None = None) -> Options:
         screening_strong=float(strong),
         switch_days=float(switch),
         requalification_months=float(requal),
+        register=register,
     )
+
+
+def _register(section, where: str) -> types.MappingProxyType:
+    """The ``[register]`` section checked: only the keys the defaults define, each a number
+    >= 0; the severity bands in order."""
+    known = _parsed_defaults().get("register", {})
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise SupplyChainError(f"{where}: unknown register setting(s) {unknown}; the settings are {sorted(known)}")
+    bad = {k: v for k, v in section.items() if isinstance(v, bool) or not isinstance(v, int | float) or v < 0}
+    if bad:
+        raise SupplyChainError(f"{where}: register settings must be numbers >= 0, got {bad}")
+    out = {k: float(v) for k, v in section.items()}
+    if not out["critical"] >= out["high"] >= out["medium"]:
+        raise SupplyChainError(f"{where}: register bands must satisfy critical >= high >= medium")
+    return types.MappingProxyType(out)

@@ -32,10 +32,18 @@ with and without the plan's measures, and reports program-days and value saved, 
 program before and after, yen per program-day saved, and which of the program's findings the
 plan addresses and which it leaves untouched. :func:`ranking` reviews every plan.
 
-Until the risk register exists (issue 7) the program's findings here are: its chokepoints (the
-companies whose failure alone stops the program, :func:`~supplychain.risk.time_to_recover`),
-its sole and single sources (:func:`~supplychain.risk.sourcing`) bought by the plan's company,
-and the plan company's cyber-standard gap.
+The program's findings come from the risk register of the wave when one is stored
+(:func:`~supplychain.risk.register`, written by ``supplychain score``): the program's
+:data:`TOP_FINDINGS` highest-scoring findings, and every finding the plan addresses. A measure
+addresses a finding about a part (sole or single source, hidden convergence, hazard
+concentration, dependence on countries of concern) when it acts on that part at the plan's
+company; a finding about a company (chokepoint, time-to-recover, withdrawal, succession, aging,
+financial, foreign control) when a successor takes the company over, or when the plan's company
+buys a part the plan acts on from it; the plan company's cyber finding when the plan meets the
+five cyber measures; its aging or financial finding when the plan is a manufacturing-efficiency
+plan. Without a stored register the findings are the program's chokepoints
+(:func:`~supplychain.risk.time_to_recover`), the sole and single sources the plan's company buys
+(:func:`~supplychain.risk.sourcing`) and its cyber-standard gap.
 """
 
 from __future__ import annotations
@@ -61,6 +69,9 @@ _PLAN_COLUMNS = ("plan_id", "company", "program", "measure_type", "amount_jpy", 
 _MEASURE_COLUMNS = ("plan_id", "measure_id", "measure_type", "action", "part", "supplier", "days", "cost_jpy", "description")
 #: Worst single-company failures of the program added to the standard scenarios in a review.
 CHOKEPOINTS = 5
+#: The program's highest-scoring findings of the register a review lists (besides every finding
+#: the plan addresses).
+TOP_FINDINGS = 15
 
 
 def _text(v) -> str | None:
@@ -263,8 +274,9 @@ class PlanReview:
         ``scenario``, ``days_before``, ``days_after``, ``value_before``, ``value_after`` (the
         program's), ``days_saved``.
     findings : DataFrame
-        ``kind`` (chokepoint, sole source, single source, cyber), ``subject``, ``detail``,
-        ``addressed`` (bool), ``by`` (the measure ids).
+        ``kind`` (the register's archetype and kind, or without a register: chokepoint, sole
+        source, single source, cyber), ``subject``, ``detail``, ``addressed`` (bool), ``by``
+        (the measure ids); from the register also ``finding_id``, ``severity`` and ``score``.
     summary : dict
         program_days_before/after/saved, value_saved, rei_before/after, yen_per_day_saved.
     """
@@ -419,10 +431,80 @@ def review(con, plan_id: str, *, wave: int, network=None, capacity: str = "lp") 
         "yen_per_day_saved": (plan["amount_jpy"] / saved) if saved > 0 else math.inf,
         "wave": net.wave,
     }
-    findings = _findings(con, net, plan, measures, worst)
+    findings = _register_findings(con, net, plan, measures)
+    if findings is None:
+        findings = _findings(con, net, plan, measures, worst)
     plan = {k: plan[k] for k in ("plan_id", "company", "company_name", "program", "measure_type", "amount_jpy")}
     described = [str(x) if x is not None else "addresses the cyber finding only" for x in per_measure]
     return PlanReview(plan, measures.assign(mitigation=described), scen, findings, summary)
+
+
+_PART_ARCHETYPES = ("sourcing", "hidden_convergence", "hazard_concentration", "foreign_dependency")
+_COMPANY_ARCHETYPES = (
+    "chokepoint",
+    "time_to_recover",
+    "withdrawal",
+    "succession",
+    "aging_facilities",
+    "financial",
+    "foreign_control",
+)
+
+
+def _register_findings(con, net, plan: dict, measures: pd.DataFrame) -> pd.DataFrame | None:
+    """The program's findings from the stored register of the wave, each marked addressed or
+    not by the plan's measures (see the module docstring); None when no register is stored."""
+    from .risk.registry import findings
+
+    key = ("plan_register", plan["program"])
+    if key not in net.derived:
+        stored = run(con, "SELECT count(*) FROM finding WHERE wave = ?", [net.wave]).fetchone()[0]
+        net.derived[key] = findings(con, wave=net.wave, program=plan["program"]) if stored else None
+    reg = net.derived[key]
+    if reg is None:
+        return None
+    parts_acted: dict[str, list[str]] = {}
+    for m in measures.itertuples():
+        if m.part_id and m.action in ("add_supplier", "stockpile", "substitute"):
+            parts_acted.setdefault(m.part_id, []).append(m.measure_id)
+    label_of = dict(zip(net.column("companies", "company_id"), net.column("companies", "label")))
+    taken_over = {label_of.get(m.supplier_id): m.measure_id for m in measures.itertuples() if m.action == "succession"}
+    cyber = measures.loc[measures["action"] == "cyber_controls", "measure_id"].tolist()
+    efficiency = measures.loc[measures["measure_type"] == "manufacturing_efficiency", "measure_id"].tolist()
+    # the suppliers the plan company buys each acted-on part from, for company findings
+    src = _sourcing(con, net, plan["program"])
+    mine = src[(src["buyer"] == plan["company"]) & src["part_id"].isin(list(parts_acted))]
+    through: dict[str, list[str]] = {}
+    for part_id, suppliers in zip(mine["part_id"], mine["suppliers"]):
+        for sup in str(suppliers).split("; "):
+            through.setdefault(sup, []).extend(parts_acted[part_id])
+    by = []
+    for r in reg.itertuples():
+        ids: list[str] = []
+        keys = str(r.subject_key).split("|")
+        if r.archetype in _PART_ARCHETYPES and len(keys) >= 3 and keys[1] == plan["company"]:
+            ids = parts_acted.get(keys[2], [])
+        elif r.archetype in _COMPANY_ARCHETYPES and isinstance(r.company, str):
+            ids = ([taken_over[r.company]] if r.company in taken_over else []) + through.get(r.company, [])
+            if r.archetype in ("aging_facilities", "financial") and r.company == plan["company"]:
+                ids += efficiency
+        elif r.archetype == "cyber" and r.company == plan["company"]:
+            ids = cyber
+        by.append(", ".join(dict.fromkeys(ids)))
+    out = reg.assign(by=by, addressed=[bool(b) for b in by])
+    out = out[(np.arange(len(out)) < TOP_FINDINGS) | out["addressed"].to_numpy()]
+    return pd.DataFrame(
+        {
+            "kind": (out["archetype"] + " (" + out["kind"] + ")").to_numpy(object),
+            "subject": out["subject"].to_numpy(object),
+            "detail": out["title"].to_numpy(object),
+            "addressed": out["addressed"].to_numpy(bool),
+            "by": out["by"].to_numpy(object),
+            "finding_id": out["finding_id"].to_numpy(object),
+            "severity": out["severity"].to_numpy(object),
+            "score": out["score"].to_numpy(float),
+        }
+    )
 
 
 def _findings(con, net, plan: dict, measures: pd.DataFrame, worst: pd.DataFrame) -> pd.DataFrame:

@@ -390,3 +390,28 @@ def test_synthetic_plans_are_valid_workbooks(sample_db, tmp_path):
     read_back, _ = read_plans(write_plans(tmp_path / "plans.xlsx", plans, measures))
     assert read_back["plan_id"].tolist() == plans["plan_id"].tolist()
     assert make_plans(con, wave=2025, n_plans=8, random_state=1)[1].equals(measures)  # reproducible
+
+
+def test_plan_review_reads_the_register(con, chain, tmp_path):
+    folder = write_plans(
+        tmp_path / "plans",
+        [["SMP-1", "PR社", "P1", "supply_chain_resilience", 1e8]],
+        [
+            ["SMP-1", "M1", "supply_chain_resilience", "stockpile", "x", "", 90, 40e6],
+            ["SMP-1", "M2", "supply_chain_resilience", "add_supplier", "z", "", "", 60e6],
+        ],
+    )
+    sc.plan.load_plans(con, folder)
+    f = sc.risk.register(con, wave=2025)
+    r = sc.plan.review(con, "SMP-1", wave=2025)
+    got = r.findings.set_index("finding_id")
+    assert set(got.index) <= set(f["finding_id"])  # the register's findings, by id
+    by = {(a, c): b for a, c, b in zip(f["archetype"], f["company"], f["finding_id"])}
+    # single sources of x and z at the plan's company: the stockpile and the second source
+    single = f[(f["archetype"] == "sourcing") & (f["company"] == chain("PR"))].set_index("part")["finding_id"]
+    assert got.loc[single["x"], "by"] == "M1" and got.loc[single["z"], "by"] == "M2"
+    # chokepoints: D and A supply x and z to the plan's company; E supplies D, so it is untouched
+    assert got.loc[by[("chokepoint", chain("D"))], "by"] == "M2"
+    assert got.loc[by[("chokepoint", chain("A"))], "by"] == "M1"
+    assert not got.loc[by[("chokepoint", chain("E"))], "addressed"]
+    assert got.loc[by[("chokepoint", chain("E"))], "kind"] == "chokepoint (program)"

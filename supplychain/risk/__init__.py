@@ -6,10 +6,12 @@ a stable sort order and the evidence behind each row.
 ['criticality', 'hidden_convergence', 'sourcing']
 """
 
+from .archetypes import aging_facilities, cyber_posture, data_quality, financial_fragility, hazard_concentration, succession
 from .esri import esri
 from .foreign import country_concentration, exposure_by_tier, foreign_exposure
 from .ownership import foreign_control, ownership_chains
 from .propagation import criticality, hidden_convergence
+from .registry import diff, finding_history, findings, register, set_finding
 from .sourcing import sourcing
 from .timing import time_to_recover
 from .withdrawal import early_warning, withdrawal, withdrawal_features, withdrawal_labels, withdrawal_panel
@@ -33,6 +35,17 @@ __all__ = [
     "withdrawal_panel",
     "withdrawal",
     "early_warning",
+    "cyber_posture",
+    "aging_facilities",
+    "succession",
+    "financial_fragility",
+    "hazard_concentration",
+    "data_quality",
+    "register",
+    "findings",
+    "set_finding",
+    "finding_history",
+    "diff",
     *_MODEL_NAMES,
 ]
 

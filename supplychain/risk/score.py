@@ -14,6 +14,7 @@ from .esri import esri
 from .foreign import country_concentration, foreign_exposure
 from .ownership import foreign_control
 from .propagation import criticality, hidden_convergence
+from .registry import register
 from .sourcing import sourcing
 from .withdrawal import early_warning
 
@@ -35,21 +36,24 @@ RESULT_TABLES = (
 )
 
 
-def score(con, *, wave: int, with_esri: bool = True, progress: bool = False, model=None) -> dict[str, pd.DataFrame]:
+def score(con, *, wave: int, with_esri: bool = True, progress: bool = False, model=None, config=None) -> dict[str, pd.DataFrame]:
     """Run sourcing, hidden convergence, criticality, ESRI (unless ``with_esri`` is false),
     foreign exposure, country concentration and foreign control (with the configured country
     lists and thresholds), the withdrawal early-warning list (a model fitted on the earlier
     waves, or the saved ``model`` given, or the expert rule: see
     :func:`~supplychain.risk.withdrawal`) and the graph's data-quality findings for ``wave``,
-    and store each in its table (replacing that wave's earlier results, in one transaction). Returns the results by table name, each with
-    ``attrs["seconds"]``."""
+    and store each in its table (replacing that wave's earlier results, in one transaction); then
+    write the wave's risk register from them (:func:`~supplychain.risk.register`: every
+    archetype, triage carried). ``config`` is a site configuration (country lists, register
+    rules). Returns the results by table name, each with ``attrs["seconds"]``; the register
+    under ``"finding"``."""
     wave = _check_wave(con, wave)
     steps = [name for name in RESULT_TABLES if with_esri or name != "esri"]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(steps) + 1, desc="score", unit="step")
+        bar = tqdm(total=len(steps) + 2, desc="score", unit="step")
     results: dict[str, pd.DataFrame] = {}
 
     def timed(name, fn):
@@ -69,17 +73,15 @@ def score(con, *, wave: int, with_esri: bool = True, progress: bool = False, mod
         "hidden_convergence": lambda: hidden_convergence(network=network).drop(columns=["paths"]),
         "criticality": lambda: criticality(network=network),
         "esri": lambda: esri(con, wave=wave),
-        "foreign_exposure": lambda: foreign_exposure(con, network=network),
-        "country_concentration": lambda: country_concentration(con, network=network),
-        "foreign_control": lambda: foreign_control(con, wave=wave),
+        "foreign_exposure": lambda: foreign_exposure(con, network=network, config=config),
+        "country_concentration": lambda: country_concentration(con, network=network, config=config),
+        "foreign_control": lambda: foreign_control(con, wave=wave, config=config),
         "early_warning": lambda: early_warning(con, wave=wave, criticality_scores=results["criticality"], model=model),
         "graph_finding": lambda: quality_findings(network),
     }
     for name in steps:
         results[name], seconds = timed(name, compute[name])
         results[name].attrs["seconds"] = seconds
-    if bar is not None:
-        bar.close()
     schema = tables()
     with transaction(con):
         for name, frame in results.items():
@@ -87,4 +89,11 @@ def score(con, *, wave: int, with_esri: bool = True, progress: bool = False, mod
             run(con, f'DELETE FROM "{name}" WHERE wave = ?', [wave])
             with registered(con, "_sc_result", frame[cols]):
                 run(con, f'INSERT INTO "{name}" (wave, {", ".join(cols)}) SELECT ?, * FROM _sc_result', [wave])
+    reg, seconds = timed(
+        "register", lambda: register(con, wave=wave, network=network, results=results, config=config, model=model)
+    )
+    reg.attrs["seconds"] = seconds
+    results["finding"] = reg
+    if bar is not None:
+        bar.close()
     return results

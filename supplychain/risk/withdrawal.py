@@ -43,6 +43,7 @@ __all__ = [
     "early_warning",
     "CYBER_MEASURES",
     "CATEGORICAL",
+    "picked_rows",
     "MIN_WITHDRAWALS",
 ]
 
@@ -55,17 +56,24 @@ CATEGORICAL = {
     "withdrawal_intent": ("none", "considering", "decided"),
 }
 
-_STATUS = """
-    WITH s AS (
-        SELECT s.*, coalesce(l.respondent_id = s.company_id, false) AS own
-        FROM company_status s JOIN ingest_log l USING (submission_id) WHERE s.wave = ?),
-    pick AS (SELECT company_id, arg_max(submission_id, (own, submission_id)) AS submission_id FROM s GROUP BY company_id)
-    SELECT s.company_id, any_value(defense_sales_share) AS defense_sales_share, any_value(defense_margin) AS defense_margin,
-           any_value(order_trend) AS order_trend, any_value(capacity_use) AS capacity_use,
-           any_value(equipment_age_years) AS equipment_age_years, any_value(owner_age) AS owner_age,
-           any_value(successor) AS successor, any_value(withdrawal_intent) AS withdrawal_intent,
-           any_value(withdrawal_horizon_years) AS withdrawal_horizon_years
-    FROM s JOIN pick USING (company_id, submission_id) GROUP BY s.company_id"""
+
+def picked_rows(table: str) -> str:
+    """SQL (one parameter, the wave) of a per-company fact table's rows at a wave, one report per
+    company — its own return's, else the latest submission's — with ``source_file`` (the file
+    name) beside the row's ``source_sheet`` and ``source_row``."""
+    return f"""
+        WITH s AS (
+            SELECT s.*, l.file_name AS source_file, coalesce(l.respondent_id = s.company_id, false) AS own
+            FROM {table} s JOIN ingest_log l USING (submission_id) WHERE s.wave = ?),
+        pick AS (SELECT company_id, arg_max(submission_id, (own, submission_id)) AS submission_id FROM s GROUP BY company_id)
+        SELECT s.* EXCLUDE (own) FROM s JOIN pick USING (company_id, submission_id)
+        QUALIFY row_number() OVER (PARTITION BY s.company_id ORDER BY s.source_row) = 1"""
+
+
+_STATUS = f"""
+    SELECT company_id, defense_sales_share, defense_margin, order_trend, capacity_use, equipment_age_years, owner_age,
+           successor, withdrawal_intent, withdrawal_horizon_years
+    FROM ({picked_rows("company_status")})"""
 
 
 def _previous_wave(con, wave: int) -> int | None:
