@@ -47,7 +47,7 @@ def wave_return(wave, *, status, cyber, sites):
 
 WAVE_1 = dict(
     status=[
-        ["A", "0.2", "0.05", "stable", "45", "50", "decided"],  # aging: (45 - 15) / 30 = 1
+        ["A", "0.2", "0.05", "stable", "45", "50", "decided"],  # aging: 0.6 * (45 - 15) / 30 = 0.6
         ["B", "0.2", "0.05", "stable", "10", "72", "none"],  # succession: 0.4 + 0.05 * 7 = 0.75
         ["C", "0.2", "0.05", "stable", "10", "68", "candidate"],  # (0.4 + 0.15) * 0.5 = 0.275
         ["D", "0.6", "-0.02", "decreasing", "10", "50", "decided"],  # financial: 0.2+0.3+0.15+0.1+0.1
@@ -107,7 +107,7 @@ def test_each_archetype_on_hand_built_companies(two_waves):
         ("sourcing", "PR", 0.6, 1.0, "critical"),  # sole source; the buyer is the prime
         ("sourcing", "A", 0.3, 1.0, "high"),  # single source; A failing stops P1
         ("hazard_concentration", "PR", 0.9, 1.0, "critical"),
-        ("aging_facilities", "A", 1.0, 1.0, "critical"),
+        ("aging_facilities", "A", 0.6, 1.0, "critical"),
         ("succession", "B", 0.75, 0.1, "low"),
         ("succession", "C", 0.275, 0.1, "low"),
         ("financial", "D", 0.85, 1.0, "critical"),
@@ -246,3 +246,95 @@ def test_cli_findings_and_triage(two_waves, tmp_path, capsys):
     assert main(["--db", str(db), "findings", "--since", "2025"]) == 0
     out = capsys.readouterr().out
     assert "changes from wave 2025 to 2026" in out and "resolved" in out
+
+
+def test_a_register_of_the_keyed_release_is_kept_on_upgrade(tmp_path):
+    from supplychain.survey.schema import ddl
+
+    path = tmp_path / "old.duckdb"
+    con = sc.connect(path)
+    con.execute("DROP TABLE finding")
+    made = next(s for s in ddl() if s.startswith('CREATE TABLE IF NOT EXISTS "finding"'))
+    con.execute(made.replace("\n)", ",\n  PRIMARY KEY (finding_id, wave)\n)"))
+    con.execute(
+        """INSERT INTO finding (finding_id, wave, archetype, kind, subject, subject_key, title, likelihood, impact, score,
+                                severity, basis, evidence, rule_version, status, owner, first_wave)
+           VALUES ('CYB-1', 2025, 'cyber', 'assessment', 's', 'k', 't', 0.5, 0.2, 0.1, 'medium', 'b', '{}', 'r',
+                   'accepted', '調達課', 2025)"""
+    )
+    con.close()
+    con = sc.connect(path)
+    assert con.execute("SELECT finding_id, status, owner FROM finding").fetchall() == [("CYB-1", "accepted", "調達課")]
+    keys = "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'finding' AND constraint_type = 'PRIMARY KEY'"
+    assert con.execute(keys).fetchone()[0] == 0
+    con.close()
+
+
+def test_data_quality_findings_by_hand(con, tmp_path):
+    from .conftest import CN_A, CN_B, basic_return
+
+    # wave 2025, from the prime (CN_A): S3's gears of unknown origin (0.4 of the gears, a third
+    # of the program's need with titanium and springs: 13 % unknown); the titanium link reported
+    # at tier 2 (it is tier 1); springs from 東邦ミナト精機 in Tokyo
+    first = basic_return(wave=2025)
+    first["supply"][3][7] = "2"
+    first["companies"].append(["S5", "", "東邦ミナト精機株式会社", "JP", "13", ""])
+    first["supply"].append(["P1", "S1", "S5", "ばね", "1", "yes", "1", "1"])
+    first["material_origin"] = [["supplier_ref", "part", "origin_country", "share"], ["S3", "歯車", "unknown", "1"]]
+    assert sc.ingest(con, write_csv_return(tmp_path / "a", first)).ok
+    # wave 2026: only 山田精機 (CN_B) answers; the prime is still in its network; it names
+    # 東邦ミナト精器 (one character apart: the review queue, never merged silently)
+    second = {
+        "respondent": [["wave", "respondent_corporate_number", "respondent_name"], [2026, CN_B, "山田精機株式会社"]],
+        "companies": [
+            ["company_ref", "corporate_number", "name", "country", "prefecture_code", "is_prime"],
+            ["B", CN_B, "山田精機株式会社", "JP", "23", ""],
+            ["PR", CN_A, "株式会社テスト重工", "JP", "13", "yes"],
+            ["T", "", "東邦ミナト精器株式会社", "JP", "13", ""],
+        ],
+        "programs": [["program", "name", "category", "prime_ref"], ["P1", "試験装備", "tank", "PR"]],
+        "supply": [
+            ["program", "buyer_ref", "supplier_ref", "part", "share"],
+            ["P1", "PR", "B", "歯車", "1"],
+            ["P1", "B", "T", "ばね", "1"],
+        ],
+    }
+    assert sc.ingest(con, write_csv_return(tmp_path / "b", second)).ok
+    f1 = sc.risk.register(con, wave=2025)
+    dq = f1[f1["archetype"] == "data_quality"].set_index("kind")
+    assert sorted(dq.index) == ["tier_disagreement", "unknown_origin"]
+    assert dq.loc["unknown_origin", "title"].startswith("Data quality (unknown origin): 13% of the program's traced need")
+    assert (dq.loc["unknown_origin", "impact"], dq.loc["unknown_origin", "severity"]) == (0.4, "medium")  # 0.3 x 0.4
+    tier = dq.loc["tier_disagreement"]
+    assert "reported tier 2, shortest distance to the prime 1" in tier["title"] and tier["severity"] == "low"  # 0.3 x 0.1
+    assert json.loads(tier["evidence"])["source"] == "a:supply.csv:4"
+    f2 = sc.risk.register(con, wave=2026)
+    dq2 = f2[f2["archetype"] == "data_quality"].set_index("kind")
+    assert sorted(dq2.index) == ["entity_review", "non_response"]
+    gone = dq2.loc["non_response"]
+    # the prime answered wave 2025 and sent nothing for 2026: its failure stops P1, impact 1
+    assert gone["company"] == CN_A and "answered wave 2025 (a) but sent no return for wave 2026" in gone["title"]
+    assert (gone["likelihood"], gone["impact"], gone["severity"]) == (0.3, 1.0, "high")
+    assert "東邦ミナト精機株式会社 and 東邦ミナト精器株式会社 may be the same company" in dq2.loc["entity_review", "title"]
+
+
+def test_foreign_dependency_and_control_findings_by_hand(con, tmp_path):
+    # P1's prime needs magnets from X (in CN) alone and bolts from Y (domestic) alone: half its
+    # need is Chinese, and a ban on exports from CN stops the program
+    ret = network_return([("P1", "PR", "X", "磁石", "1"), ("P1", "PR", "Y", "ボルト", "1")], foreign=("X",))
+    ret["companies"] = [[*row[:3], "CN" if row[0] == "X" else row[3], *row[4:]] for row in ret["companies"]]
+    # Y is 60 % held by an investor in CN: control by an owner in a country of concern
+    ret["ownership"] = [["company_ref", "owner_name", "owner_country", "share"], ["Y", "Dragon Capital", "CN", "0.6"]]
+    assert sc.ingest(con, write_csv_return(tmp_path / "f", ret)).ok
+    ref = labels_by_ref(con)
+    f = sc.risk.register(con, wave=2025)
+    fd = f[f["archetype"] == "foreign_dependency"].set_index("kind")
+    program = fd.loc["program"]
+    assert program["subject_key"] == "P1|CN" and "takes 50.0% of its need from" in program["title"]
+    assert (program["likelihood"], program["impact"], program["severity"]) == (0.5, 1.0, "critical")
+    assert json.loads(program["evidence"])["export_ban_stops_program"] is True
+    part = fd.loc["part"]  # the magnets are 100 % Chinese: 0.5 x 1.0; the buyer is the prime
+    assert part["company"] == ref("PR") and (part["likelihood"], part["impact"]) == (0.5, 1.0)
+    fc = _one(f, "foreign_control", ref("Y"))
+    # control (0.6) by an owner of concern; Y alone makes the bolts the prime needs: impact 1
+    assert (fc["kind"], fc["likelihood"], fc["impact"], fc["severity"]) == ("control", 0.6, 1.0, "critical")

@@ -415,3 +415,9 @@ def test_plan_review_reads_the_register(con, chain, tmp_path):
     assert got.loc[by[("chokepoint", chain("A"))], "by"] == "M1"
     assert not got.loc[by[("chokepoint", chain("E"))], "addressed"]
     assert got.loc[by[("chokepoint", chain("E"))], "kind"] == "chokepoint (program)"
+    # time-to-recover findings: impact 0.4 + 0.6 x REI, REI = days lost / the worst (D: 6 months - 10)
+    ttr = f[f["archetype"] == "time_to_recover"].set_index("company")
+    worst = 6 * DAYS_PER_MONTH - 10
+    for who, days in (("D", worst), ("A", 60), ("E", 20)):
+        assert ttr.loc[chain(who), "impact"] == pytest.approx(0.4 + 0.6 * days / worst, abs=1e-6), who
+        assert ttr.loc[chain(who), "likelihood"] == 0.3

@@ -143,7 +143,7 @@ def _status(con, wave: int) -> pd.DataFrame:
 
 def aging_facilities(con, *, wave: int, config=None) -> pd.DataFrame:
     """Companies whose average equipment age at ``wave`` is ``aging_years`` or more; likelihood
-    rises linearly from 0 at ``aging_floor_years`` to 1 at ``aging_full_years``.
+    rises linearly from 0 at ``aging_floor_years`` to ``aging_max`` at ``aging_full_years``.
 
     Columns: ``company_id``, ``company``, ``company_name``, ``equipment_age_years``,
     ``likelihood``, ``basis``, and the source row.
@@ -154,7 +154,7 @@ def aging_facilities(con, *, wave: int, config=None) -> pd.DataFrame:
     keep = age >= r["aging_years"]
     span = max(r["aging_full_years"] - r["aging_floor_years"], 1e-9)
     out = df.loc[keep, ["company_id", "company", "company_name", "equipment_age_years", *_PROVENANCE]].copy()
-    out.insert(4, "likelihood", _clip((age[keep] - r["aging_floor_years"]) / span))
+    out.insert(4, "likelihood", r["aging_max"] * _clip((age[keep] - r["aging_floor_years"]) / span))
     out.insert(5, "basis", [f"equipment {a:.0f} years old on average" for a in age[keep]])
     return out.reset_index(drop=True)
 

@@ -158,6 +158,8 @@ def _piece(n: int, **cols) -> pd.DataFrame:
     data = {}
     for c in _PIECE:
         v = cols.get(c)
+        if c == "evidence" and isinstance(v, list):  # dicts -> JSON text at once (dicts are large)
+            v = [json.dumps(e, ensure_ascii=False, sort_keys=True, default=_json_default) for e in v]
         if isinstance(v, pd.Series):
             v = v.to_numpy(dtype=object if not pd.api.types.is_numeric_dtype(v.dtype) else None)
         elif isinstance(v, list):
@@ -699,11 +701,31 @@ def _finding_id(archetype: str, key: str) -> str:
 
 
 def _assemble(pieces: list[pd.DataFrame], impact: _Impact, net, options) -> pd.DataFrame:
-    r = options.register
-    f = pd.concat([p for p in pieces if len(p)], ignore_index=True) if any(len(p) for p in pieces) else _piece(0)
-    f = _obj(f)
-    n = len(f)
+    """The findings of every piece, scored, in the register's order. Each piece is finished (and
+    let go) before the next, so only the compact finished frames live together."""
     programs = _company_programs(net)
+    done = []
+    while pieces:
+        piece = pieces.pop(0)
+        if len(piece):
+            done.append(_finish(_obj(piece), impact, net, options, programs))
+        del piece
+    out = pd.concat(done, ignore_index=True) if done else _finish(_piece(0), impact, net, options, programs)
+    del done
+    dup = out["finding_id"].duplicated(keep="first")
+    if dup.any():  # the same subject twice in one analysis (a part of one buyer in two requirement rows): one finding
+        log.info("%d subjects found twice by one analysis: kept the highest-scoring row", int(dup.sum()))
+    rank = out["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+    order = pd.DataFrame({"r": rank, "s": -out["score"], "a": out["archetype"], "i": out["finding_id"]})
+    order = order.sort_values(["r", "s", "a", "i"], kind="stable").index.to_numpy()
+    first = ~out["finding_id"].take(order).duplicated(keep="first").to_numpy()
+    return out.take(order[first]).reset_index(drop=True)
+
+
+def _finish(f: pd.DataFrame, impact: _Impact, net, options, programs: pd.Series) -> pd.DataFrame:
+    """One piece's rows as findings: impact, score, severity, basis, id, evidence with the wave."""
+    r = options.register
+    n = len(f)
     f["programs"] = f["programs"].where(f["programs"].notna(), f["company"].map(programs))
     # impact: the archetype's own, or the ladder of the company (or the buyer) concerned
     value = f["impact_own"].to_numpy(dtype=float, na_value=np.nan, copy=True)
@@ -751,23 +773,15 @@ def _assemble(pieces: list[pd.DataFrame], impact: _Impact, net, options) -> pd.D
                 f"likelihood {lk:.2f}: {lb}; impact {iv:.2f}: {ib}"
                 for lk, lb, iv, ib in zip(likelihood, f["lbasis"], value, words)
             ],
-            "evidence": [
-                json.dumps({**e, "wave": net.wave}, ensure_ascii=False, sort_keys=True, default=_json_default)
-                for e in f["evidence"]
-            ],
+            # the wave first, then the analysis' figures (sorted keys)
+            "evidence": [f'{{"wave": {net.wave}' + (", " + e[1:] if e != "{}" else "}") for e in f["evidence"]],
             "rule_version": f["rule"].where(f["rule"].notna(), f"{RULES_VERSION}; {options.label}").astype(object),
             "measure_type": f["measure_type"].astype(object),
         },
         index=range(n),
     )
-    out = out.replace({np.nan: None})
-    dup = out["finding_id"].duplicated(keep="first")
-    if dup.any():  # the same subject twice in one analysis (a part of one buyer in two requirement rows): one finding
-        log.info("%d subjects found twice by one analysis: kept the highest-scoring row", int(dup.sum()))
-    rank = out["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
-    out = out.assign(_r=rank, _s=-out["score"]).sort_values(["_r", "_s", "archetype", "finding_id"], kind="stable")
-    out = out.drop(columns=["_r", "_s"]).drop_duplicates("finding_id").reset_index(drop=True)
-    return out
+    text = [c for c in out.columns if out[c].dtype == object]
+    return out.astype(dict.fromkeys(text, "str"))  # Arrow strings: a fraction of the memory of Python objects
 
 
 def _json_default(x):
@@ -827,32 +841,35 @@ def register(
         bar = tqdm(total=16, desc="register", unit="step")
 
     def get(name, fn):
+        """The analysis ``name``: the caller's result, else computed (and not kept: each piece is
+        built right after its analysis, so the big frames do not all live at once)."""
         t = time.perf_counter()
-        if name not in results:
-            results[name] = fn()
+        out = results[name] if name in results else fn()
         if bar is not None:
             bar.set_postfix_str(name)
             bar.update(1)
         log.info("register %s: %.1f s", name, time.perf_counter() - t)
-        return results[name]
+        return out
 
     net = network if network is not None else get("_network", lambda: supply_network(con, wave=wave))
-    src = get("sourcing", lambda: sourcing(con, wave=wave))
-    hc = get("hidden_convergence", lambda: hidden_convergence(network=net))
     crit = get("criticality", lambda: criticality(network=net))
-    fe = get("foreign_exposure", lambda: foreign_exposure(con, network=net, config=options))
-    cc = get("country_concentration", lambda: country_concentration(con, network=net, config=options))
-    fc = get("foreign_control", lambda: foreign_control(con, wave=wave, config=options))
-    ew = get("early_warning", lambda: early_warning(con, wave=wave, criticality_scores=crit, model=model))
+    impact = _Impact(crit, r)
+    pieces = [_sourcing_rows(get("sourcing", lambda: sourcing(con, wave=wave)), r)]
+    pieces.append(_convergence_rows(get("hidden_convergence", lambda: hidden_convergence(network=net)), r))
+    pieces.append(_chokepoint_rows(crit, impact, net, r))
     ttr = net.derived.get("time_to_recover")
     if ttr is None:
         ttr = net.derived["time_to_recover"] = get("time_to_recover", lambda: time_to_recover(con, network=net, config=options))
-    impact = _Impact(crit, r)
-    pieces = [_sourcing_rows(src, r), _convergence_rows(hc, r), _chokepoint_rows(crit, impact, net, r), _ttr_rows(ttr, r)]
-    pieces += get("_foreign", lambda: _foreign_rows(con, net, fe, cc, options, r))
-    pieces.append(_control_rows(fc, r))
+    pieces.append(_ttr_rows(ttr, r))
+    fe = get("foreign_exposure", lambda: foreign_exposure(con, network=net, config=options))
+    concentration = get("country_concentration", lambda: country_concentration(con, network=net, config=options))
+    pieces += _foreign_rows(con, net, fe, concentration, options, r)
+    del concentration
+    pieces.append(_control_rows(get("foreign_control", lambda: foreign_control(con, wave=wave, config=options)), r))
     pieces.append(get("_screening", lambda: _screening_rows(con, net, r)))
+    ew = get("early_warning", lambda: early_warning(con, wave=wave, criticality_scores=crit, model=model))
     pieces.append(_withdrawal_rows(ew, r))
+    del ew
     cy = get("cyber", lambda: cyber_posture(con, wave=wave, config=options))
     pieces.append(
         _company_rows(
@@ -967,7 +984,10 @@ def _store(con, frame: pd.DataFrame, wave: int) -> pd.DataFrame:
             "INSERT INTO audit_log VALUES (now(), ?, 'register_written', ?, ?)",
             [user, f"wave {wave}", json.dumps({"findings": len(frame), "reopened": len(reopened)})],
         )
-    return findings(con, wave=wave)
+    # the triage as stored, beside the frame (reading the whole register back would double it)
+    triage = run(con, f"SELECT finding_id, {', '.join(TRIAGE)} FROM finding WHERE wave = ?", [wave]).df()
+    triage = triage.set_index("finding_id").reindex(frame["finding_id"])
+    return frame.assign(**{c: triage[c].to_numpy() for c in TRIAGE})
 
 
 def _register_waves(con) -> list[int]:
