@@ -28,16 +28,29 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check supplychain tests benchmarks
 	$(VENV)/bin/ruff format --check supplychain tests benchmarks
 
-test: lint
+# The browser test needs Debian's Chromium and CJK fonts (apt; sudo when not root), JupyterLab
+# and Playwright (pip, the `browser` extra). Installed once per virtualenv.
+$(VENV)/.browser: $(VENV)/.installed
+	@command -v chromium >/dev/null && fc-list | grep -qi 'noto.*cjk' || { \
+	  echo "installing Debian's chromium and fonts-noto-cjk (browser test, Japanese text)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
+	$(PY) -m pip install --quiet -e '.[dev,browser]'
+	@touch $@
+
+test: lint $(VENV)/.browser
 	$(VENV)/bin/pytest -q
 
-$(VENV)/.lab: $(VENV)/.installed
+$(VENV)/.lab: $(VENV)/.installed jupyter/overrides.json
 	$(PY) -m pip install --quiet -e '.[dev,lab]'
+	@# offline defaults: no news or update checks, the notebook's kernel started without asking
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $@
 
 lab: $(VENV)/.lab
 	@test -f $(DB) || $(MAKE) demo
-	SUPPLYCHAIN_DB=$(abspath $(DB)) $(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	SUPPLYCHAIN_DB=$(abspath $(DB)) $(VENV)/bin/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None --LabApp.extension_manager=readonly
 
 sample: $(VENV)/.installed
 	$(VENV)/bin/supplychain sample --scale sample --force --out $(SAMPLE)

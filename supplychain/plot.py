@@ -19,9 +19,11 @@ from .graph import supply_network
 from .risk.sourcing import sourcing
 
 __all__ = [
+    "offline_notebook",
     "network",
     "tier_sunburst",
     "criticality_ranking",
+    "failure_paths",
     "exposure_by_country",
     "exposure_sankey",
     "calibration_curve",
@@ -33,6 +35,22 @@ __all__ = [
     "CLASS_COLORS",
     "GROUP_COLORS",
 ]
+
+
+def offline_notebook(renderer: str = "plotly_mimetype+notebook") -> str:
+    """Show figures in JupyterLab without the network: JupyterLab draws plotly's own MIME type
+    with the extension plotly installs, and the ``notebook`` renderer embeds plotly.js in the
+    notebook itself (never a CDN), so a saved notebook opens offline anywhere. Returns the
+    renderer now the default (the notebooks call this first).
+
+    >>> offline_notebook()
+    'plotly_mimetype+notebook'
+    """
+    import plotly.io as pio
+
+    pio.renderers.default = renderer
+    return renderer
+
 
 #: Edge colours by the sourcing class of the buyer's part.
 CLASS_COLORS = {"sole": "#c0392b", "single": "#e67e22", "multi": "#95a5a6"}
@@ -121,7 +139,8 @@ def network(con, *, wave: int, program: str, max_nodes: int = 3000) -> go.Figure
         xaxis={"title": "tier (0 = prime)", "dtick": 1},
         yaxis={"visible": False},
         template="plotly_white",
-        legend={"orientation": "h"},
+        # above the plot: at the bottom the legend covers the axis title
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
     )
     return fig
 
@@ -175,6 +194,59 @@ def criticality_ranking(criticality: pd.DataFrame, *, top: int = 20, by: str = "
         xaxis={"title": by.replace("_", " ")},
         template="plotly_white",
         height=max(300, 24 * len(df) + 120),
+    )
+    return fig
+
+
+def failure_paths(paths, *, names: dict | None = None, title: str = "Chains of failure") -> go.Figure:
+    """Chains of failure drawn left to right, one row per chain, the end of every chain (the
+    buyer that loses its part) aligned at the right and companies shared by several chains drawn
+    once: the picture of a hidden convergence (``paths`` of
+    :func:`~supplychain.risk.hidden_convergence`: lists of company labels, upstream first).
+    ``names`` maps labels to names for the hover text.
+
+    >>> fig = failure_paths([["V", "A", "B"], ["V", "C", "B"]])
+    >>> sorted(fig.data[-1].text)
+    ['A', 'B', 'C', 'V']
+    """
+    chains = [list(map(str, p)) for p in paths]
+    x: dict[str, int] = {}
+    rows: dict[str, list[int]] = {}
+    for i, chain in enumerate(chains):
+        for j, node in enumerate(chain):
+            pos = j - (len(chain) - 1)  # the buyer at 0, upstream to the left
+            x[node] = min(x.get(node, 0), pos)
+            rows.setdefault(node, []).append(i)
+    y = {node: -float(np.mean(r)) for node, r in rows.items()}
+    fig = go.Figure()
+    for chain in chains:
+        fig.add_scatter(
+            x=[x[n] for n in chain],
+            y=[y[n] for n in chain],
+            mode="lines",
+            line={"color": "#c0392b", "width": 2},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    nodes = list(x)
+    shared = [len(set(rows[n])) > 1 for n in nodes]
+    fig.add_scatter(
+        x=[x[n] for n in nodes],
+        y=[y[n] for n in nodes],
+        mode="markers+text",
+        text=nodes,
+        textposition="top center",
+        hovertext=[f"{n} {(names or {}).get(n, '')}" for n in nodes],
+        hoverinfo="text",
+        marker={"size": [16 if s else 10 for s in shared], "color": ["#c0392b" if s else "#34495e" for s in shared]},
+        showlegend=False,
+    )
+    fig.update_layout(
+        title=title,
+        xaxis={"title": "steps upstream of the buyer", "zeroline": False},
+        yaxis={"visible": False},
+        template="plotly_white",
+        height=160 + 60 * len(chains),
     )
     return fig
 

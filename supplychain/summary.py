@@ -1,10 +1,77 @@
-"""A plain-text summary of what a database holds (the end of ``make demo``)."""
+"""What a database holds: its waves, its programs and how well the survey covers them (tables for
+notebooks), and a plain-text summary (the end of ``make demo``)."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from .db import run
 
-__all__ = ["database_summary"]
+__all__ = ["database_summary", "waves", "programs"]
+
+_PER_WAVE = """
+    SELECT w.wave, w.fiscal_year, w.reference_date,
+           (SELECT count(*) FROM ingest_log l WHERE l.wave = w.wave AND l.status IN ('loaded', 'partial')) AS files,
+           (SELECT count(*) FROM supply s WHERE s.wave = w.wave) AS links,
+           (SELECT count(DISTINCT supplier_id) FROM supply s WHERE s.wave = w.wave) AS suppliers,
+           (SELECT count(DISTINCT program_id) FROM supply s WHERE s.wave = w.wave) AS programs,
+           (SELECT count(*) FROM company_status c WHERE c.wave = w.wave) AS statuses,
+           (SELECT count(*) FROM withdrawal_event e WHERE e.wave = w.wave) AS withdrawals
+    FROM survey_wave w ORDER BY w.wave"""
+
+
+def waves(con) -> pd.DataFrame:
+    """One row per survey wave: ``wave``, ``fiscal_year``, ``reference_date``, ``files``
+    loaded, supply ``links``, ``suppliers``, ``programs``, ``statuses`` (business-condition
+    rows) and ``withdrawals`` (withdrawal events reported).
+
+    >>> from supplychain import connect
+    >>> list(waves(connect()).columns)[:4]
+    ['wave', 'fiscal_year', 'reference_date', 'files']
+    """
+    return run(con, _PER_WAVE).df()
+
+
+def programs(con, *, wave: int) -> pd.DataFrame:
+    """The programs of ``wave`` and how well the survey covers each, one row per program:
+    ``program``, ``name``, ``category``, ``prime`` (its name), ``annual_value_jpy``,
+    ``companies`` and ``links`` in its network, ``max_tier`` reported, then the coverage, each
+    a fraction of the program's companies or links: ``responded`` (companies that sent a return
+    of their own this wave), ``with_status`` (a business-condition row), ``with_cyber`` (a
+    cyber self-assessment), ``share_reported`` (links whose share of the buyer's need is
+    reported). How much of a program's need has a known country of origin is
+    :func:`~supplychain.risk.foreign_exposure`'s (1 − its ``unknown`` exposure)."""
+    from .graph import _check_wave
+
+    wave = _check_wave(con, wave)
+    return run(
+        con,
+        """WITH s AS (SELECT * FROM supply WHERE wave = ?),
+           members AS (SELECT program_id, supplier_id AS company_id FROM s UNION SELECT program_id, buyer_id FROM s),
+           responded AS (SELECT DISTINCT respondent_id AS company_id FROM ingest_log
+                         WHERE wave = ? AND status IN ('loaded', 'partial') AND respondent_id IS NOT NULL),
+           status AS (SELECT DISTINCT company_id FROM company_status WHERE wave = ?),
+           cyber AS (SELECT DISTINCT company_id FROM cyber_assessment WHERE wave = ?),
+           per_company AS (
+               SELECT m.program_id, count(*) AS companies,
+                      avg((r.company_id IS NOT NULL)::INT) AS responded,
+                      avg((st.company_id IS NOT NULL)::INT) AS with_status,
+                      avg((cy.company_id IS NOT NULL)::INT) AS with_cyber
+               FROM members m LEFT JOIN responded r USING (company_id) LEFT JOIN status st USING (company_id)
+                    LEFT JOIN cyber cy USING (company_id)
+               GROUP BY m.program_id),
+           per_link AS (
+               SELECT s.program_id, count(*) AS links, max(reported_tier) AS max_tier,
+                      avg((share IS NOT NULL)::INT) AS share_reported
+               FROM s GROUP BY s.program_id)
+           SELECT p.program_id AS program, p.name, p.category, c.name AS prime, p.annual_value_jpy,
+                  pc.companies, pl.links, pl.max_tier, pc.responded, pc.with_status, pc.with_cyber,
+                  pl.share_reported
+           FROM per_company pc JOIN per_link pl USING (program_id) JOIN program p USING (program_id)
+                LEFT JOIN company c ON c.company_id = p.prime_company_id
+           ORDER BY program""",
+        [wave] * 4,
+    ).df()
 
 
 def database_summary(con) -> str:
@@ -26,18 +93,7 @@ def database_summary(con) -> str:
     ).fetchone()
     lines.append(f"  companies: {counts[0]:,} resolved ({counts[1]:,} without a corporate number)")
     lines.append(f"  programs: {counts[2]:,}   parts: {counts[3]:,}   entity pairs awaiting review: {counts[4]:,}")
-    per_wave = run(
-        con,
-        """
-        SELECT w.wave,
-               (SELECT count(*) FROM ingest_log l WHERE l.wave = w.wave AND l.status IN ('loaded', 'partial')) AS files,
-               (SELECT count(*) FROM supply s WHERE s.wave = w.wave) AS links,
-               (SELECT count(DISTINCT supplier_id) FROM supply s WHERE s.wave = w.wave) AS suppliers,
-               (SELECT count(DISTINCT program_id) FROM supply s WHERE s.wave = w.wave) AS programs,
-               (SELECT count(*) FROM company_status c WHERE c.wave = w.wave) AS statuses,
-               (SELECT count(*) FROM withdrawal_event e WHERE e.wave = w.wave) AS withdrawals
-        FROM survey_wave w ORDER BY w.wave""",
-    ).fetchall()
+    per_wave = run(con, f"SELECT wave, files, links, suppliers, programs, statuses, withdrawals FROM ({_PER_WAVE})").fetchall()
     if per_wave:
         lines.append("  wave   files   links   suppliers   programs   status rows   withdrawal events")
         for w, files, links, suppliers, programs, statuses, withdrawals in per_wave:

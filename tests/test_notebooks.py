@@ -1,0 +1,97 @@
+"""The analyst notebooks: committed without outputs, and executed top to bottom on the sample
+(scored, with synthetic plans loaded), each within a minute; a notebook that raises fails."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+import supplychain as sc
+
+from .conftest import ROOT, SAMPLE
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+EXPECTED = [
+    "01_tour.ipynb",
+    "02_single_source_and_chokepoints.ipynb",
+    "03_foreign_dependency.ipynb",
+    "04_withdrawal_early_warning.ipynb",
+    "05_scenarios.ipynb",
+    "06_plan_review.ipynb",
+]
+SECONDS = 60
+
+
+def test_every_notebook_is_there_and_stripped():
+    assert [p.name for p in NOTEBOOKS] == EXPECTED
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        dirty = [i for i, c in enumerate(code) if c.get("outputs") or c.get("execution_count") is not None]
+        assert not dirty, f"{path.name}: outputs committed in code cells {dirty}; clear them before committing"
+        assert "parameters" in code[0].get("metadata", {}).get("tags", []), (
+            f"{path.name}: the first code cell is the parameters cell"
+        )
+        first = nb["cells"][0]
+        assert first["cell_type"] == "markdown" and "**Question:**" in "".join(first["source"]), path.name
+
+
+def build_notebook_db(folder):
+    """The sample, scored (risk register included), with 12 synthetic plans loaded, in
+    ``folder``/sample.duckdb."""
+    from supplychain.risk.score import score
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "sample.duckdb"
+    con = sc.connect(path)
+    sc.ingest(con, SAMPLE)
+    wave = con.execute("SELECT max(wave) FROM survey_wave").fetchone()[0]
+    score(con, wave=wave, with_esri=False)
+    plans, measures = sc.datasets.make_plans(con, wave=wave, n_plans=12)
+    sc.datasets.write_plans(path.parent / "plans.xlsx", plans, measures)
+    sc.plan.load_plans(con, path.parent / "plans.xlsx")
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def notebook_db(tmp_path_factory):
+    return build_notebook_db(tmp_path_factory.mktemp("notebooks"))
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_runs_on_the_sample(name, notebook_db, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("SUPPLYCHAIN_DB", str(notebook_db))
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    client = NotebookClient(nb, timeout=SECONDS, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    t = time.perf_counter()
+    client.execute()  # raises CellExecutionError with the cell and traceback if a cell fails
+    seconds = time.perf_counter() - t
+    assert seconds < SECONDS, f"{name} took {seconds:.0f} s"
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert figures, f"{name}: no plotly figure rendered"
+    html = "".join(o["data"].get("text/html", "") for o in figures)
+    assert "cdn.plot.ly" not in html and "https://" not in html.split("<script")[0], "figures must not load from the network"
+
+
+def test_plan_review_notebook_takes_the_plan_as_a_parameter(notebook_db, tmp_path, monkeypatch):
+    import papermill as pm
+
+    monkeypatch.setenv("SUPPLYCHAIN_DB", str(notebook_db))
+    con = sc.connect(notebook_db, read_only=True)
+    last = con.execute("SELECT max(plan_id) FROM plan").fetchone()[0]
+    con.close()
+    out = tmp_path / "review.ipynb"
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / "06_plan_review.ipynb"), str(out), parameters={"PLAN_ID": last}, progress_bar=False
+    )
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
+    assert f"reviewing {last}" in text and f"Plan {last} (" in text
