@@ -50,7 +50,7 @@ $(VENV)/.lab: $(VENV)/.installed jupyter/overrides.json
 
 lab: $(VENV)/.lab
 	@test -f $(DB) || $(MAKE) demo
-	SUPPLYCHAIN_DB=$(abspath $(DB)) $(VENV)/bin/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None --LabApp.extension_manager=readonly
+	SUPPLYCHAIN_DB=$(abspath $(DB)) $(VENV)/bin/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None --LabApp.extension_manager=readonly $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 sample: $(VENV)/.installed
 	$(VENV)/bin/supplychain sample --scale sample --force --out $(SAMPLE)
