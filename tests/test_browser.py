@@ -71,6 +71,7 @@ def lab(tmp_path):
 
 
 def test_tour_runs_in_jupyterlab_in_a_real_browser(lab, tmp_path):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     url, token = lab
@@ -84,8 +85,22 @@ def test_tour_runs_in_jupyterlab_in_a_real_browser(lab, tmp_path):
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
             # the kernel starts by itself (jupyter/overrides.json); wait until it is up and idle
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-            page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+            # Run > Run All Cells; the menu item does nothing until the notebook panel is ready,
+            # so try again until the first cell has run or is running
+            # (and reload the page if the session never takes the request: seen once in many runs)
+            started = ".jp-InputPrompt:has-text('[1]'), .jp-InputPrompt:has-text('[*]')"
+            for attempt in range(8):
+                if attempt in (3, 6):
+                    page.reload()
+                    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+                page.wait_for_timeout(1_000)
+                page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+                page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+                try:
+                    page.wait_for_selector(started, timeout=10_000)
+                    break
+                except PlaywrightTimeout:
+                    page.keyboard.press("Escape")
             running = "() => [...document.querySelectorAll('.jp-InputPrompt')].every(e => !e.textContent.includes('*'))"
             page.wait_for_selector(".jp-InputPrompt:has-text('[1]')", timeout=90_000)  # the first cell ran
             page.wait_for_function(running, timeout=90_000)
