@@ -25,17 +25,14 @@ an export ban ≤ 200 ms once the graph is built; screening 100k companies again
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from graph import Steps, _hwm_mb, ensure_database  # noqa: E402
+from graph import Steps, _hwm_mb, ensure_database, header, latest_wave, run_child  # noqa: E402
 
 PRESET = "rare_earths_and_magnets_from_cn"
 
@@ -141,23 +138,9 @@ def main() -> None:
     ap.add_argument("--no-screening", action="store_true", help="skip the screening benchmark")
     args = ap.parse_args()
     db = ensure_database(args.scale)
-    import supplychain as sc
-
-    con = sc.connect(db, read_only=True)
-    wave = con.sql("SELECT max(wave) FROM survey_wave").fetchall()[0][0]
-    con.close()
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    p = ctx.Process(target=_child, args=(str(db), wave, args.solve_sample, queue))
-    p.start()
-    out = queue.get()
-    p.join()
-    if p.exitcode:
-        raise SystemExit(f"benchmark child failed with exit code {p.exitcode}")
-    print(
-        f"# foreign-dependency benchmark — scale {args.scale}, {date.today()}, {platform.node()} ({platform.machine()}, "
-        f"{mp.cpu_count()} cores), Python {sys.version.split()[0]}"
-    )
+    wave = latest_wave(db)
+    out = run_child(_child, str(db), wave, args.solve_sample)
+    print(header("foreign-dependency", args.scale))
     print(
         f"network: {out['companies']:,} companies, {out['nodes']:,} (program, company) nodes, {out['links']:,} links, "
         f"{out['countries']} countries (unknown included), wave {wave}"

@@ -190,6 +190,39 @@ def _child(db: str, wave: int, naive_sample: int, naive_programs: int, esri_samp
     )
 
 
+def latest_wave(db: Path) -> int:
+    """The latest wave of the database ``db`` (opened read-only and closed again)."""
+    import supplychain as sc
+
+    con = sc.connect(db, read_only=True)
+    try:
+        return con.sql("SELECT max(wave) FROM survey_wave").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def run_child(target, *args):
+    """``target(*args, queue)`` in a fresh (spawned) process, so its peak memory is its own;
+    returns what it puts on the queue, or exits when the child fails."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=target, args=(*args, queue))
+    p.start()
+    out = queue.get()
+    p.join()
+    if p.exitcode:
+        raise SystemExit(f"benchmark child failed with exit code {p.exitcode}")
+    return out
+
+
+def header(title: str, scale: str) -> str:
+    """The first line of a benchmark's output: what, at which scale, when, on what machine."""
+    return (
+        f"# {title} benchmark — scale {scale}, {date.today()}, {platform.node()} ({platform.machine()}, "
+        f"{mp.cpu_count()} cores), Python {sys.version.split()[0]}"
+    )
+
+
 def ensure_database(scale: str) -> Path:
     db = HERE / "data" / f"{scale}.duckdb"
     data = HERE / "data" / scale
@@ -229,24 +262,10 @@ def main() -> None:
     )
     args = ap.parse_args()
     db = ensure_database(args.scale)
-    import supplychain as sc
-
-    con = sc.connect(db, read_only=True)
-    wave = con.sql("SELECT max(wave) FROM survey_wave").fetchall()[0][0]
-    con.close()
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    p = ctx.Process(target=_child, args=(str(db), wave, args.naive_sample, args.naive_programs, args.esri_sample, queue))
-    p.start()
-    out = queue.get()
-    p.join()
-    if p.exitcode:
-        raise SystemExit(f"benchmark child failed with exit code {p.exitcode}")
+    wave = latest_wave(db)
+    out = run_child(_child, str(db), wave, args.naive_sample, args.naive_programs, args.esri_sample)
     n = out["companies"]
-    print(
-        f"# graph benchmark — scale {args.scale}, {date.today()}, {platform.node()} ({platform.machine()}, "
-        f"{mp.cpu_count()} cores), Python {sys.version.split()[0]}"
-    )
+    print(header("graph", args.scale))
     print(f"network: {n:,} companies, {out['nodes']:,} (program, company) nodes, {out['links']:,} links, wave {wave}")
     print(f"hidden convergences found: {out['hidden']:,}; top chokepoints: {out['crit_top']}")
     print()

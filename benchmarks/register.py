@@ -22,18 +22,15 @@ Target (issue 7): the full register of a national-scale wave ≤ 2 min; peak mem
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import platform
 import shutil
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from graph import Steps, ensure_database  # noqa: E402
+from graph import Steps, ensure_database, header, latest_wave, run_child  # noqa: E402
 
 
 def naive_carry(con, frame, wave: int, sample: int) -> float:
@@ -89,26 +86,12 @@ def main() -> None:
     ap.add_argument("--naive-sample", type=int, default=300, help="findings carried the naive way (extrapolated)")
     args = ap.parse_args()
     source = ensure_database(args.scale)
-    import supplychain as sc
-
-    con = sc.connect(source, read_only=True)
-    wave = con.sql("SELECT max(wave) FROM survey_wave").fetchall()[0][0]
-    con.close()
+    wave = latest_wave(source)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "register.duckdb"
         shutil.copy(source, db)
-        ctx = mp.get_context("spawn")
-        queue = ctx.Queue()
-        p = ctx.Process(target=_child, args=(str(db), wave, args.naive_sample, queue))
-        p.start()
-        out = queue.get()
-        p.join()
-    if p.exitcode:
-        raise SystemExit(f"benchmark child failed with exit code {p.exitcode}")
-    print(
-        f"# register benchmark — scale {args.scale}, {date.today()}, {platform.node()} ({platform.machine()}, "
-        f"{mp.cpu_count()} cores), Python {sys.version.split()[0]}"
-    )
+        out = run_child(_child, str(db), wave, args.naive_sample)
+    print(header("register", args.scale))
     print(f"wave {wave}: {out['findings']:,} findings — " + ", ".join(f"{n:,} {a}" for a, n in out["by_archetype"].items()))
     print("severity: " + ", ".join(f"{out['by_severity'].get(s, 0):,} {s}" for s in ("critical", "high", "medium", "low")))
     print()

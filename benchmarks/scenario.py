@@ -22,18 +22,15 @@ standard set for all plans of a national wave ≤ 30 s.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from graph import Steps, _hwm_mb, ensure_database  # noqa: E402
+from graph import Steps, _hwm_mb, ensure_database, header  # noqa: E402
 
 
 def main() -> None:
@@ -130,10 +127,7 @@ def main() -> None:
     node = np.zeros(net.n_nodes)
     node[o["nodes"]] = o["node_out"]
     same = np.allclose(node, node_ref)
-    print(
-        f"# scenario benchmark — scale {args.scale}, {date.today()}, {platform.node()} ({platform.machine()}, "
-        f"{mp.cpu_count()} cores), Python {sys.version.split()[0]}"
-    )
+    print(header("scenario", args.scale))
     print(f"network: {len(net.companies):,} companies, {net.n_nodes:,} nodes, {len(net.links):,} links, wave {wave}")
     for label, r in results.items():
         f = r.summary

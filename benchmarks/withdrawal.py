@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from graph import Steps, ensure_database, ingest_once  # noqa: E402
+from graph import Steps, ensure_database, header, ingest_once  # noqa: E402
 
 
 def naive_expert_explain(rule, X: pd.DataFrame) -> list[str]:
@@ -115,12 +113,7 @@ def main() -> None:
     step(f"panel: withdrawal of wave {last} (fits on the earlier waves)", lambda: sc.risk.withdrawal(con, wave=last))
     con.close()
 
-    import multiprocessing as mp
-
-    print(
-        f"# withdrawal benchmark — scale {args.scale} and panel, {date.today()}, {platform.node()} ({platform.machine()}, "
-        f"{mp.cpu_count()} cores), Python {sys.version.split()[0]}"
-    )
+    print(header("withdrawal", f"{args.scale} and panel"))
     print(f"{args.scale}: {len(features):,} companies, wave {wave}; method: {scores.attrs['method']}")
     print(f"early warning: {ew['priority'].value_counts().to_dict()}")
     print()

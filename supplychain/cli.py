@@ -104,13 +104,11 @@ def _severity_counts(f) -> str:
 
 
 def cmd_findings(args) -> int:
-    from .risk.registry import diff, findings
+    from .risk.registry import _stored_wave, diff, findings
 
     with _connect(args, read_only=Path(_db_path(args)).exists()) as con:
         if args.since is not None:
-            d = diff(con, args.since, _stored_latest(con, args.wave), config=args.config)
-            if args.program:
-                d = d[d["programs"].fillna("").str.split("; ").apply(lambda ps: args.program in ps)]
+            d = diff(con, args.since, _stored_wave(con, args.wave), program=args.program, config=args.config)
             counts = d["change"].value_counts()
             print(
                 f"changes from wave {d.attrs['wave_a']} to {d.attrs['wave_b']}: "
@@ -142,12 +140,6 @@ def cmd_findings(args) -> int:
     return 0
 
 
-def _stored_latest(con, wave):
-    from .risk.registry import _stored_wave
-
-    return _stored_wave(con, wave)
-
-
 def cmd_finding(args) -> int:
     from .risk.registry import finding_history, findings, set_finding
 
@@ -164,8 +156,7 @@ def cmd_finding(args) -> int:
         if found is None:
             raise SupplyChainError(f"no finding {args.finding_id!r}: `supplychain findings` lists them")
         wave = args.wave or found
-        f = findings(con, wave=wave)
-        row = f[f["finding_id"] == args.finding_id]
+        row = findings(con, wave=wave, finding_id=args.finding_id)
         if row.empty:
             raise SupplyChainError(f"finding {args.finding_id} is not in the register of wave {wave} (latest: {found})")
         r = row.iloc[0]

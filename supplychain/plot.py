@@ -37,14 +37,14 @@ __all__ = [
 ]
 
 
-def offline_notebook(renderer: str = "plotly_mimetype+notebook") -> str:
-    """Show figures in JupyterLab without the network: JupyterLab draws plotly's own MIME type
-    with the extension plotly installs, and the ``notebook`` renderer embeds plotly.js in the
-    notebook itself (never a CDN), so a saved notebook opens offline anywhere. Returns the
-    renderer now the default (the notebooks call this first).
+def offline_notebook(renderer: str = "plotly_mimetype") -> str:
+    """Show figures in JupyterLab without the network: figures go out as plotly's own MIME type,
+    which JupyterLab draws with the extension plotly installs (plotly.js included). Plotly's
+    ``notebook`` renderer is not used: its HTML loads MathJax from a CDN. Returns the renderer now
+    the default (the notebooks call this first).
 
     >>> offline_notebook()
-    'plotly_mimetype+notebook'
+    'plotly_mimetype'
     """
     import plotly.io as pio
 

@@ -32,7 +32,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def lab(tmp_path):
-    """JupyterLab on loopback over notebooks/, with the sample from test_notebooks' recipe."""
+    """JupyterLab on loopback over a copy of notebooks/, with the sample from test_notebooks' recipe."""
     from .test_notebooks import build_notebook_db
 
     if not Path(CHROMIUM).exists():
@@ -45,7 +45,10 @@ def lab(tmp_path):
     env = {**os.environ, "SUPPLYCHAIN_DB": str(db), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}"]
-    cmd += [f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT / 'notebooks'}"]
+    # a copy: JupyterLab autosaves, and the committed notebooks must stay without outputs
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    cmd += [f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}"]
     cmd += [f"--LabApp.app_settings_dir={settings}", f"--LabApp.user_settings_dir={tmp_path / 'user-settings'}"]
     cmd += ["--LabApp.news_url=None", "--LabApp.extension_manager=readonly"]
     log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 (closed below)

@@ -338,3 +338,16 @@ def test_foreign_dependency_and_control_findings_by_hand(con, tmp_path):
     fc = _one(f, "foreign_control", ref("Y"))
     # control (0.6) by an owner of concern; Y alone makes the bolts the prime needs: impact 1
     assert (fc["kind"], fc["likelihood"], fc["impact"], fc["severity"]) == ("control", 0.6, 1.0, "critical")
+
+
+def test_evidence_is_strict_json_on_the_sample(sample_db):
+    con, _ = sample_db
+    wave = con.execute("SELECT max(wave) FROM survey_wave").fetchone()[0]
+    f = sc.risk.register(con, wave=wave, store=False)
+
+    def refuse(name):  # NaN, Infinity: not JSON, whatever Python's json accepts
+        raise ValueError(f"{name} in evidence")
+
+    for text in f["evidence"]:
+        assert json.loads(text, parse_constant=refuse)["wave"] == wave
+    assert set(f["archetype"]) >= {"sourcing", "chokepoint", "cyber", "hazard_concentration", "withdrawal", "data_quality"}

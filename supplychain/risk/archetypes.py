@@ -86,12 +86,9 @@ def cyber_posture(con, *, wave: int, config=None) -> pd.DataFrame:
     df = _companies_of(
         con, "cyber_assessment", wave, f"{cols}, r.score, r.max_score, r.incidents_12m, r.handles_protected_info AS protected"
     )
-    met = (
-        np.column_stack([df[m].to_numpy(dtype=bool, na_value=False) for m in CYBER_MEASURES])
-        if len(df)
-        else np.zeros((0, 5), bool)
-    )
-    reported = np.column_stack([df[m].notna().to_numpy() for m in CYBER_MEASURES]) if len(df) else np.zeros((0, 5), bool)
+    measures = df[list(CYBER_MEASURES)]
+    met = measures.fillna(False).to_numpy(dtype=bool)
+    reported = measures.notna().to_numpy()
     n_missing = (~met).sum(axis=1)
     ratio = (df["score"] / df["max_score"].where(df["max_score"] > 0)).to_numpy(dtype=float, na_value=np.nan)
     incidents = df["incidents_12m"].fillna(0).to_numpy(dtype=float)
@@ -100,7 +97,7 @@ def cyber_posture(con, *, wave: int, config=None) -> pd.DataFrame:
         r["cyber_per_missing_measure"] * n_missing + r["cyber_score_gap"] * gap + r["cyber_incident"] * (incidents > 0)
     )
     flagged = (n_missing > 0) | (ratio < r["cyber_min_score"]) | (incidents > 0)
-    names = list(CYBER_LABELS.values())
+    names = [CYBER_LABELS[m] for m in CYBER_MEASURES]
     missing = [
         "; ".join(names[j] + ("" if reported[i, j] else " (not reported)") for j in np.flatnonzero(~met[i]))
         for i in range(len(df))

@@ -159,7 +159,7 @@ def _piece(n: int, **cols) -> pd.DataFrame:
     for c in _PIECE:
         v = cols.get(c)
         if c == "evidence" and isinstance(v, list):  # dicts -> JSON text at once (dicts are large)
-            v = [json.dumps(e, ensure_ascii=False, sort_keys=True, default=_json_default) for e in v]
+            v = [_evidence_json(e) for e in v]
         if isinstance(v, pd.Series):
             v = v.to_numpy(dtype=object if not pd.api.types.is_numeric_dtype(v.dtype) else None)
         elif isinstance(v, list):
@@ -200,7 +200,7 @@ class _Impact:
         prog = self.prog.reindex(labels).fillna(0).to_numpy(float)
         parts = self.parts.reindex(labels).fillna(0).to_numpy(float)
         value = self.value.reindex(labels).fillna(0).to_numpy(float)
-        large = (value >= self.q) & (value > 0)
+        large = self.large(value)
         impact = np.select(
             [prog > 0, large, parts > 0],
             [r["impact_program"], r["impact_large"], r["impact_buyer"]],
@@ -217,6 +217,11 @@ class _Impact:
             for p, v, lg, n in zip(prog, value, large, parts)
         ]
         return impact, words
+
+    def large(self, value_lost) -> np.ndarray:
+        """Deliveries lost among the wave's largest (at or above its ``impact_quantile``)."""
+        value = np.asarray(value_lost, dtype=float)
+        return (value >= self.q) & (value > 0)
 
     def buyer(self, labels, is_prime) -> tuple[np.ndarray, list[str]]:
         r = self.r
@@ -248,6 +253,18 @@ def _part_subject(d: pd.DataFrame) -> dict:
     )
 
 
+def _company_subject(d: pd.DataFrame) -> dict:
+    """The subject columns of a finding about a company (its impact: the company failing)."""
+    return dict(
+        subject_key=d["company"],
+        subject=d["company_name"].fillna(d["company"]),
+        company=d["company"],
+        company_name=d["company_name"],
+        impact_of="company",
+        impact_company=d["company"],
+    )
+
+
 def _sourcing_rows(src: pd.DataFrame, r) -> pd.DataFrame:
     s = _obj(src[src["classification"].isin(["sole", "single"])])
     kind = s["classification"].to_numpy(object)
@@ -255,10 +272,10 @@ def _sourcing_rows(src: pd.DataFrame, r) -> pd.DataFrame:
         {
             "suppliers": _split(a),
             "supplier_names": _split(b),
-            "alternatives_qualified": None if q != q else int(q),
+            "alternatives_qualified": _int(q),
             "substitutability": sub if isinstance(sub, str) else None,
             "hhi": h,
-            "value_jpy": None if v != v else v,
+            "value_jpy": v,
             "sources": _split(f),
         }
         for a, b, q, sub, h, v, f in zip(
@@ -293,53 +310,48 @@ def _convergence_rows(hc: pd.DataFrame, r) -> pd.DataFrame:
         len(hc),
         archetype="hidden_convergence",
         kind=np.where(hc["direct"].to_numpy(bool), "direct", "upstream"),
-        subject_key=hc["program"] + "|" + hc["buyer"] + "|" + hc["part_id"] + "|" + hc["via_company"],
-        subject=hc["part"] + " for " + hc["buyer_name"].fillna(hc["buyer"]) + " in " + hc["program"],
-        company=hc["via_company"],
-        company_name=hc["via_company_name"],
-        programs=hc["program"],
-        part=hc["part"],
+        # about the buyer's part (its impact: the buyer failing), but the company to act on is upstream
+        **{
+            **_part_subject(hc),
+            "subject_key": hc["program"] + "|" + hc["buyer"] + "|" + hc["part_id"] + "|" + hc["via_company"],
+            "company": hc["via_company"],
+            "company_name": hc["via_company_name"],
+        },
         title=[
             f"Hidden convergence: {p} of {b} ({g}) has {n} suppliers, but {v} alone can stop them all"
             for p, b, g, n, v in zip(hc["part"], hc["buyer_name"], hc["program"], hc["n_suppliers"], hc["via_company_name"])
         ],
         likelihood=r["hidden_convergence"],
         lbasis=[f"{n} suppliers reported, all of them fail with {v}" for n, v in zip(hc["n_suppliers"], hc["via_company_name"])],
-        impact_of="buyer",
-        impact_company=hc["buyer"],
-        impact_program=hc["program"],
         measure_type="supply_chain_resilience",
         evidence=[{"paths": str(p).split(" | "), "direct": bool(d)} for p, d in zip(hc["path"], hc["direct"])],
     )
 
 
-def _prime_labels(net) -> set:
+def _primes(net) -> dict:
+    """Program id -> the label of its prime (programs with a prime in the network)."""
     prime = net.programs["prime_node"].to_numpy()
-    return set(net.node_labels()[prime[prime >= 0]])
+    has = prime >= 0
+    return dict(zip(net.column("programs", "program_id")[has], net.node_labels()[prime[has]]))
 
 
 def _chokepoint_rows(crit: pd.DataFrame, impact: _Impact, net, r) -> pd.DataFrame:
     """Companies whose failure alone stops a program or deliveries among the wave's largest;
     not the primes themselves (their failure stops their own program by definition)."""
     c = _obj(crit)
-    c = c[~c["company"].isin(_prime_labels(net))]
-    c = c[(c["programs_lost"] > 0) | ((c["value_lost"] >= impact.q) & (c["value_lost"] > 0))]
+    c = c[~c["company"].isin(set(_primes(net).values()))]
+    c = c[(c["programs_lost"].to_numpy() > 0) | impact.large(c["value_lost"])]
     return _piece(
         len(c),
         archetype="chokepoint",
         kind=np.where(c["programs_lost"].to_numpy() > 0, "program", "value"),
-        subject_key=c["company"],
-        subject=c["company_name"].fillna(c["company"]),
-        company=c["company"],
-        company_name=c["company_name"],
+        **_company_subject(c),
         title=[
             f"Chokepoint: if {n} fails alone, {p} program(s), {b} other companies and {_yen(v)}/yr of deliveries stop"
             for n, p, b, v in zip(c["company_name"], c["programs_lost"], c["buyers_lost"], c["value_lost"])
         ],
         likelihood=r["chokepoint"],
         lbasis="any company can stop (fire, accident, insolvency, leaving the business)",
-        impact_of="company",
-        impact_company=c["company"],
         measure_type="supply_chain_resilience",
         evidence=[
             {
@@ -390,7 +402,7 @@ def _ttr_rows(ttr: pd.DataFrame, r) -> pd.DataFrame:
         ],
         measure_type="supply_chain_resilience",
         evidence=[
-            {"ttr_days": a, "tts_days": b, "days_lost": d, "value_lost": None if v != v else v, "rei": x}
+            {"ttr_days": a, "tts_days": b, "days_lost": d, "value_lost": v, "rei": x}
             for a, b, d, v, x in zip(t["ttr_days"], t["tts_days"], t["days_lost"], t["value_lost"], t["rei"])
         ],
     )
@@ -430,7 +442,7 @@ def _foreign_rows(con, net, fe: pd.DataFrame, cc: pd.DataFrame, options, r) -> l
         evidence=[
             {
                 "exposure": e,
-                "first_tier": None if t != t else int(t),
+                "first_tier": _int(t),
                 "n_parts": int(n),
                 "n_suppliers": int(s),
                 "export_ban_stops_program": bool(b),
@@ -459,7 +471,7 @@ def _foreign_rows(con, net, fe: pd.DataFrame, cc: pd.DataFrame, options, r) -> l
         ],
         measure_type="supply_chain_resilience",
         evidence=[
-            {"countries": mix, "concern_share": s, "unknown_share": u, "hhi": None if h != h else h}
+            {"countries": mix, "concern_share": s, "unknown_share": u, "hhi": h}
             for mix, s, u, h in zip(p["countries"], p["concern_share"], p["unknown_share"], p["hhi"])
         ],
         rule=[f"{RULES_VERSION}; {lists}" for lists in p["country_lists"]],
@@ -570,10 +582,7 @@ def _withdrawal_rows(ew: pd.DataFrame, r) -> pd.DataFrame:
         len(w),
         archetype="withdrawal",
         kind=w["priority"],
-        subject_key=w["company"],
-        subject=w["company_name"].fillna(w["company"]),
-        company=w["company"],
-        company_name=w["company_name"],
+        **_company_subject(w),
         title=[
             f"Withdrawal risk ({p}): {n} may leave the defense business before the next wave"
             + (f" (probability {q:.0%})" if q == q else f" ({pt:.0f} expert points)")
@@ -581,11 +590,9 @@ def _withdrawal_rows(ew: pd.DataFrame, r) -> pd.DataFrame:
         ],
         likelihood=likelihood,
         lbasis=[d if q == q else f"{d} (expert points {pt:.0f} / 10)" for d, q, pt in zip(w["drivers"], prob, w["points"])],
-        impact_of="company",
-        impact_company=w["company"],
         measure_type=w["measure_type"],
         evidence=[
-            {"probability": None if q != q else q, "points": pt, "measure": m, "expected_value_lost": None if e != e else e}
+            {"probability": q, "points": pt, "measure": m, "expected_value_lost": e}
             for q, pt, m, e in zip(prob, w["points"], w["measure"], w["expected_value_lost"])
         ],
         rule=[f"{m}; {RULES_VERSION}" for m in w["method"]],
@@ -601,18 +608,13 @@ def _company_rows(
         len(d),
         archetype=archetype,
         kind=kind,
-        subject_key=d["company"],
-        subject=d["company_name"].fillna(d["company"]),
-        company=d["company"],
-        company_name=d["company_name"],
+        **_company_subject(d),
         title=title,
         likelihood=d["likelihood"],
         lbasis=d["basis"],
-        impact_of="company",
-        impact_company=d["company"],
         measure_type=measure,
         evidence=[
-            {**{f: (None if v != v else v) for f, v in zip(figures, vals)}, "source": f"{a}:{b}:{c}"}
+            {**dict(zip(figures, vals)), "source": f"{a}:{b}:{c}"}
             for a, b, c, *vals in zip(d["source_file"], d["source_sheet"], d["source_row"], *(d[f] for f in figures))
         ],
         **extra,
@@ -645,11 +647,7 @@ def _quality_rows(dq: pd.DataFrame, r) -> pd.DataFrame:
     dq = _obj(dq)
     kind = dq["kind"].to_numpy(object)
     by_company = np.isin(kind, ["non_response", "entity_review"])
-    own = np.select(
-        [kind == "unknown_origin", kind == "cycle"],
-        [r["impact_buyer"], r["impact_buyer"]],
-        r["impact_contained"],
-    )
+    own = np.where(np.isin(kind, ["unknown_origin", "cycle"]), r["impact_buyer"], r["impact_contained"])
     return _piece(
         len(dq),
         archetype="data_quality",
@@ -737,10 +735,9 @@ def _finish(f: pd.DataFrame, impact: _Impact, net, options, programs: pd.Series)
         words[is_co] = w
     is_b = (f["impact_of"] == "buyer").to_numpy()
     if is_b.any():
-        pids = net.column("programs", "program_id")
-        prime_label = dict(zip(pids, net.node_labels()[np.maximum(net.programs["prime_node"].to_numpy(), 0)]))
+        prime = _primes(net)
         sub = f.loc[is_b]
-        is_prime = [prime_label.get(g) == b for g, b in zip(sub["impact_program"], sub["impact_company"])]
+        is_prime = [prime.get(g) == b for g, b in zip(sub["impact_program"], sub["impact_company"])]
         v, w = impact.buyer(sub["impact_company"], is_prime)
         value[is_b] = v
         words[is_b] = w
@@ -782,6 +779,16 @@ def _finish(f: pd.DataFrame, impact: _Impact, net, options, programs: pd.Series)
     )
     text = [c for c in out.columns if out[c].dtype == object]
     return out.astype(dict.fromkeys(text, "str"))  # Arrow strings: a fraction of the memory of Python objects
+
+
+def _evidence_json(e: dict) -> str:
+    """Evidence as strict JSON: sorted keys, missing values (NaN) as null."""
+    clean = {k: None if isinstance(x, float) and x != x else x for k, x in e.items()}
+    return json.dumps(clean, ensure_ascii=False, sort_keys=True, allow_nan=False, default=_json_default)
+
+
+def _int(x) -> int | None:
+    return None if x != x or x is None else int(x)
 
 
 def _json_default(x):
@@ -970,19 +977,17 @@ def _store(con, frame: pd.DataFrame, wave: int) -> pd.DataFrame:
                 FROM _sc_register n LEFT JOIN _sc_prior p USING (finding_id)""",
         )
         reopened = run(
-            con, "SELECT finding_id FROM _sc_prior WHERE wave < ? AND status = 'closed' ORDER BY finding_id", [wave]
-        ).fetchall()
-        for (fid,) in reopened:
-            run(
-                con,
-                "INSERT INTO audit_log VALUES (now(), ?, 'finding_reopened', ?, ?)",
-                [user, fid, json.dumps({"wave": wave, "status": ["closed", "open"]})],
-            )
+            con,
+            """INSERT INTO audit_log
+               SELECT now(), ?, 'finding_reopened', finding_id, ?
+               FROM _sc_prior WHERE wave < ? AND status = 'closed' ORDER BY finding_id""",
+            [user, json.dumps({"wave": wave, "status": ["closed", "open"]}), wave],
+        ).fetchone()[0]
         run(con, "DROP TABLE _sc_prior")
         run(
             con,
             "INSERT INTO audit_log VALUES (now(), ?, 'register_written', ?, ?)",
-            [user, f"wave {wave}", json.dumps({"findings": len(frame), "reopened": len(reopened)})],
+            [user, f"wave {wave}", json.dumps({"findings": len(frame), "reopened": reopened})],
         )
     # the triage as stored, beside the frame (reading the whole register back would double it)
     triage = run(con, f"SELECT finding_id, {', '.join(TRIAGE)} FROM finding WHERE wave = ?", [wave]).df()
@@ -1007,6 +1012,12 @@ def _stored_wave(con, wave) -> int:
     return wave
 
 
+#: SQL template: the rank of a severity column ({} = the column), 0 = critical.
+_SEVERITY_RANK = "CASE {} " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES)) + " END"
+#: SQL: the finding concerns the program bound as its parameter.
+_CONCERNS = "list_contains(string_split(programs, '; '), ?)"
+
+
 def findings(
     con,
     *,
@@ -1016,14 +1027,15 @@ def findings(
     archetype: str | None = None,
     status: str | None = None,
     company: str | None = None,
+    finding_id: str | None = None,
 ) -> pd.DataFrame:
     """The stored register of ``wave`` (default: the latest stored), most severe first, filtered
     by ``program`` (findings concerning it), ``min_severity`` (that band and worse),
-    ``archetype``, triage ``status`` and ``company`` (label)."""
+    ``archetype``, triage ``status``, ``company`` (label) and ``finding_id``."""
     wave = _stored_wave(con, wave)
     where, params = ["wave = ?"], [wave]
     if program is not None:
-        where.append("list_contains(string_split(programs, '; '), ?)")
+        where.append(_CONCERNS)
         params.append(program)
     if min_severity is not None:
         if min_severity not in SEVERITIES:
@@ -1040,10 +1052,11 @@ def findings(
             raise SupplyChainError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         where.append("status = ?")
         params.append(status)
-    if company is not None:
-        where.append("company = ?")
-        params.append(company)
-    order = "CASE severity " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES)) + " END"
+    for column, value in (("company", company), ("finding_id", finding_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    order = _SEVERITY_RANK.format("severity")
     return run(
         con,
         f"SELECT {', '.join(COLUMNS + TRIAGE)} FROM finding WHERE {' AND '.join(where)} ORDER BY {order}, score DESC, archetype, finding_id",
@@ -1117,7 +1130,7 @@ def finding_history(con, finding_id: str) -> pd.DataFrame:
 CHANGES = ("new", "worse", "better", "resolved", "unchanged")
 
 
-def diff(con, wave_a: int, wave_b: int, *, config=None) -> pd.DataFrame:
+def diff(con, wave_a: int, wave_b: int, *, program: str | None = None, config=None) -> pd.DataFrame:
     """What changed in the stored register from ``wave_a`` to ``wave_b``: one row per finding
     of either, ``change`` ∈ new (only in b), resolved (only in a), worse / better (a higher /
     lower severity band, or in the same band a score higher / lower by at least
@@ -1126,14 +1139,12 @@ def diff(con, wave_a: int, wave_b: int, *, config=None) -> pd.DataFrame:
     Columns: ``change``, ``finding_id``, ``archetype``, ``kind``, ``subject``, ``programs``,
     ``severity_a``, ``severity_b``, ``score_a``, ``score_b``, ``title`` (b's, else a's),
     ``status`` (the triage in b, else in a). Sorted by change, then the severity and score
-    that matter (b's, else a's), then id.
+    that matter (b's, else a's), then id. ``program`` keeps the findings concerning it.
     """
     tol = load_options(config).register["diff_tolerance"]
     wave_a, wave_b = _stored_wave(con, wave_a), _stored_wave(con, wave_b)
-    rank = "CASE {} " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES)) + " END"
-    out = run(
-        con,
-        f"""WITH a AS (SELECT * FROM finding WHERE wave = ?), b AS (SELECT * FROM finding WHERE wave = ?)
+    rank = _SEVERITY_RANK
+    sql = f"""WITH a AS (SELECT * FROM finding WHERE wave = ?), b AS (SELECT * FROM finding WHERE wave = ?)
             SELECT CASE WHEN a.finding_id IS NULL THEN 'new'
                         WHEN b.finding_id IS NULL THEN 'resolved'
                         WHEN {rank.format("b.severity")} < {rank.format("a.severity")} THEN 'worse'
@@ -1147,9 +1158,11 @@ def diff(con, wave_a: int, wave_b: int, *, config=None) -> pd.DataFrame:
                    a.severity AS severity_a, b.severity AS severity_b, a.score AS score_a, b.score AS score_b,
                    coalesce(b.title, a.title) AS title, coalesce(b.status, a.status) AS status,
                    {rank.format("coalesce(b.severity, a.severity)")} AS _rank, coalesce(b.score, a.score) AS _score
-            FROM a FULL OUTER JOIN b ON a.finding_id = b.finding_id""",
-        [wave_a, wave_b, tol, tol],
-    ).df()
+            FROM a FULL OUTER JOIN b ON a.finding_id = b.finding_id"""
+    params = [wave_a, wave_b, tol, tol]
+    if program is not None:
+        sql, params = f"SELECT * FROM ({sql}) WHERE {_CONCERNS}", [*params, program]
+    out = run(con, sql, params).df()
     out["_c"] = out["change"].map({c: i for i, c in enumerate(CHANGES)})
     out = out.sort_values(["_c", "_rank", "_score", "finding_id"], ascending=[True, True, False, True], kind="stable")
     out = out.drop(columns=["_c", "_rank", "_score"]).reset_index(drop=True)
