@@ -517,6 +517,79 @@ def cmd_screen(args) -> int:
     return 0
 
 
+EXIT_BUSY = 5
+
+
+def _log_to(path: Path) -> logging.Handler:
+    """Append the library's log (INFO and up, tracebacks included) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    lib = logging.getLogger("supplychain")
+    lib.addHandler(handler)
+    if lib.level == logging.NOTSET or lib.level > logging.INFO:
+        lib.setLevel(logging.INFO)
+    return handler
+
+
+def cmd_report(args) -> int:
+    """Build a report; any failure is one line on stderr (the traceback goes to the log file)
+    and a non-zero exit, and nothing is published."""
+    from .report import ReportBusy, build, build_plan
+
+    what = list(args.what)
+    if what and what[0] != "plan" or what[:1] == ["plan"] and len(what) != 2 or len(what) > 2:
+        print("usage: supplychain report [--wave W] [--out DIR] | supplychain report plan PLAN_ID", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    handler = _log_to(Path(args.log) if args.log else out / "report.log")
+    log = logging.getLogger("supplychain.report")
+    log.info("supplychain report %s: db %s, out %s", " ".join(what) or "(wave)", _db_path(args), out)
+    kwargs = dict(
+        wave=args.wave,
+        out=out,
+        formats=args.formats,
+        lang=args.lang,
+        marking=args.marking,
+        config=args.config,
+        if_changed=args.if_changed,
+        wait=args.wait,
+        progress=not args.quiet,
+    )
+    try:
+        if not Path(_db_path(args)).exists():
+            raise SupplyChainError(f"database {_db_path(args)} does not exist (`supplychain ingest` and `score` first)")
+        with _connect(args, read_only=True) as con:
+            if what:
+                res = build_plan(con, what[1], **kwargs)
+            else:
+                programs = [p.strip() for p in args.programs.split(",") if p.strip()] if args.programs else None
+                res = build(con, programs=programs, **kwargs)
+    except ReportBusy as exc:
+        log.error("refused: %s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except SupplyChainError as exc:
+        log.error("failed: %s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a scheduled run must end with one line and a code, whatever happened
+        log.exception("failed")
+        print(f"error: report failed: {type(exc).__name__}: {exc} (traceback in {handler.baseFilename})", file=sys.stderr)
+        return 1
+    finally:
+        logging.getLogger("supplychain").removeHandler(handler)
+        handler.close()
+    if res.skipped:
+        print(f"unchanged since {res.path} (data and parameters): skipped")
+        return 0
+    for fmt, path in sorted(res.files.items()):
+        print(f"{fmt:>5}  {path}")
+    print(f"report: {res.path} ({res.seconds:.1f} s)")
+    return 0
+
+
 def cmd_dictionary(args) -> int:
     from .survey.schema import data_dictionary
 
@@ -654,6 +727,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--decide", nargs=2, metavar=("HIT_ID", "DECISION"), help="DECISION is confirmed or dismissed")
     s.add_argument("--note", help="note kept with --decide")
     s.set_defaults(func=cmd_screen)
+
+    s = sub.add_parser(
+        "report",
+        help="build the risk report (HTML, PDF, XLSX) in a dated folder, or `report plan PLAN_ID` for a plan review pack",
+        description="Exit codes: 0 built (or skipped with --if-changed), 1 failed (nothing published), "
+        f"{EXIT_BUSY} another run holds the lock.",
+    )
+    s.add_argument("what", nargs="*", metavar="plan PLAN_ID", help="`plan PLAN_ID`: the review pack of one plan")
+    s.add_argument("--wave", type=int, help="the wave (default: the latest with a risk register)")
+    s.add_argument("--out", default="reports", help="folder of reports (default: reports/)")
+    s.add_argument("--formats", default="html,pdf,xlsx", help="some of html,pdf,xlsx (default: all three)")
+    s.add_argument("--programs", help="only these programs, comma-separated (default: all)")
+    s.add_argument("--lang", choices=["ja", "en"], help="language of labels (default: the configuration's, ja)")
+    s.add_argument(
+        "--marking", help='marking on every page (default: the configuration\'s [report] marking; "unmarked" for synthetic data)'
+    )
+    s.add_argument("--config", help="site configuration file (marking, country lists, register rules)")
+    s.add_argument("--if-changed", action="store_true", help="skip when data and parameters match the latest report")
+    s.add_argument("--wait", type=float, help="seconds to wait for another run's lock (default: the configuration's, 0)")
+    s.add_argument("--log", help="log file (default: OUT/report.log)")
+    s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("dictionary", help="write (or --check) docs/data-dictionary.md from the schema")
     s.add_argument("--out", default="docs/data-dictionary.md")

@@ -53,6 +53,8 @@ class Options:
     requalification_months: float = 12.0
     #: The ``[register]`` section: likelihoods, impacts and thresholds of the risk register.
     register: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
+    #: The ``[report]`` section: marking, language, table sizes (see :mod:`supplychain.report`).
+    report: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
 
     def country_group(self, country: str | None) -> str:
         """``domestic``, ``concern``, ``allied``, ``other`` or ``unknown`` (not reported)."""
@@ -162,6 +164,7 @@ def load_options(config: str | Path | Options | None = None) -> Options:
     if not all(isinstance(v, int | float) and v >= 0 for v in (switch, requal)):
         raise SupplyChainError(f"{where}: timing.switch_days and timing.requalification_months must be numbers >= 0")
     register = _register(raw.get("register", {}), where)
+    report = _report(raw.get("report", {}), where)
     return Options(
         label=label,
         home=str(countries.get("home", "JP")),
@@ -174,6 +177,7 @@ def load_options(config: str | Path | Options | None = None) -> Options:
         switch_days=float(switch),
         requalification_months=float(requal),
         register=register,
+        report=report,
     )
 
 
@@ -190,4 +194,23 @@ def _register(section, where: str) -> types.MappingProxyType:
     out = {k: float(v) for k, v in section.items()}
     if not out["critical"] >= out["high"] >= out["medium"]:
         raise SupplyChainError(f"{where}: register bands must satisfy critical >= high >= medium")
+    return types.MappingProxyType(out)
+
+
+def _report(section, where: str) -> types.MappingProxyType:
+    """The ``[report]`` section checked: known keys only, a text marking, ``ja`` or ``en``,
+    whole numbers >= 0 for the sizes."""
+    known = _parsed_defaults().get("report", {})
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise SupplyChainError(f"{where}: unknown report setting(s) {unknown}; the settings are {sorted(known)}")
+    out = {**known, **section}
+    if not isinstance(out["marking"], str):
+        raise SupplyChainError(f'{where}: report.marking must be text (e.g. "取扱注意" or "unmarked"), got {out["marking"]!r}')
+    if out["lang"] not in ("ja", "en"):
+        raise SupplyChainError(f'{where}: report.lang must be "ja" or "en", got {out["lang"]!r}')
+    for key in ("top_findings", "table_rows", "network_max_nodes", "lock_wait"):
+        v = out[key]
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise SupplyChainError(f"{where}: report.{key} must be a number >= 0, got {v!r}")
     return types.MappingProxyType(out)

@@ -22,6 +22,7 @@ __all__ = [
     "offline_notebook",
     "network",
     "tier_sunburst",
+    "tier_profile",
     "criticality_ranking",
     "failure_paths",
     "exposure_by_country",
@@ -172,6 +173,28 @@ def tier_sunburst(con, *, wave: int, program: str) -> go.Figure:
         values.append(float(value[n]))
     fig = go.Figure(go.Sunburst(ids=ids, parents=parents, labels=texts, values=values, branchvalues="remainder"))
     fig.update_layout(title=f"{program}: suppliers by tier, sized by annual deliveries (wave {wave})")
+    return fig
+
+
+def tier_profile(profile: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """Stacked bars of companies per tier, by the worst sourcing class of the parts each
+    supplies (sole red, single orange, multi grey): the shape of a network of any size.
+    ``profile`` has ``tier`` (-1: not reachable from the prime), ``classification`` and
+    ``companies`` (as :func:`supplychain.report.content.tier_profile` builds it)."""
+    fig = go.Figure()
+    for c in ("sole", "single", "multi"):
+        g = profile[profile["classification"] == c].sort_values("tier")
+        if len(g):
+            ticks = [str(t) if t >= 0 else "unreachable" for t in g["tier"].tolist()]
+            fig.add_bar(x=ticks, y=g["companies"], name=f"{c} source", marker_color=CLASS_COLORS[c])
+    fig.update_layout(
+        barmode="stack",
+        title=title or "Companies by tier",
+        xaxis={"title": "tier (1 = the prime's direct suppliers)", "type": "category"},
+        yaxis={"title": "companies"},
+        template="plotly_white",
+        height=320,
+    )
     return fig
 
 
