@@ -15,27 +15,37 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-demo: $(VENV)/.installed
+# the demo ends with the sample report (HTML, PDF, XLSX; "unmarked": the sample is synthetic)
+demo: $(VENV)/.pdf
 	$(VENV)/bin/supplychain --db $(DB) ingest --accept-partial --limit 12 $(SAMPLE)
 	$(VENV)/bin/supplychain --db $(DB) summary
-	$(VENV)/bin/supplychain --db $(DB) score
+	$(VENV)/bin/supplychain --db $(DB) score --last 2
 	$(VENV)/bin/supplychain --db $(DB) scenario run nankai_trough --top 4
 	$(VENV)/bin/supplychain --db $(DB) plan synth reports/sample-plans.xlsx --plans 12
 	$(VENV)/bin/supplychain --db $(DB) plan load reports/sample-plans.xlsx
 	$(VENV)/bin/supplychain --db $(DB) plan rank
+	$(VENV)/bin/supplychain --db $(DB) report --out reports --marking unmarked
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check supplychain tests benchmarks
 	$(VENV)/bin/ruff format --check supplychain tests benchmarks
 
-# The browser test needs Debian's Chromium and CJK fonts (apt; sudo when not root), JupyterLab
-# and Playwright (pip, the `browser` extra). Installed once per virtualenv.
-$(VENV)/.browser: $(VENV)/.installed
+APT := SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+
+# The report's PDF is printed by Debian's Chromium with the Noto CJK fonts (apt; sudo when not
+# root), driven by Playwright (pip, the `pdf` extra). Installed once per virtualenv.
+$(VENV)/.pdf: $(VENV)/.installed
 	@command -v chromium >/dev/null && fc-list | grep -qi 'noto.*cjk' || { \
-	  echo "installing Debian's chromium and fonts-noto-cjk (browser test, Japanese text)"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
-	$(PY) -m pip install --quiet -e '.[dev,browser]'
+	  echo "installing Debian's chromium and fonts-noto-cjk (report PDF, browser tests, Japanese text)"; \
+	  $(APT) chromium fonts-noto-cjk; }
+	$(PY) -m pip install --quiet -e '.[pdf]'
+	@touch $@
+
+# The tests also read the PDF as pictures and text (poppler-utils: pdftoppm, pdftotext) and drive
+# JupyterLab in the browser (the `browser` extra).
+$(VENV)/.browser: $(VENV)/.pdf
+	@command -v pdftoppm >/dev/null || { echo "installing Debian's poppler-utils (the report tests read PDFs)"; $(APT) poppler-utils; }
+	$(PY) -m pip install --quiet -e '.[dev,browser,pdf]'
 	@touch $@
 
 test: lint $(VENV)/.browser
@@ -66,6 +76,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/withdrawal.py --scale $(SCALE)
 	$(PY) benchmarks/scenario.py --scale $(SCALE)
 	$(PY) benchmarks/register.py --scale $(SCALE)
+	$(PY) benchmarks/report.py --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB).wal .pytest_cache .ruff_cache

@@ -55,6 +55,15 @@ class Steps(list):
         return out
 
 
+def print_steps(rows, ratio=lambda row: "") -> None:
+    """The steps of a :class:`Steps` run as a Markdown table; ``ratio(row)`` fills the last
+    column (naive time ÷ this time) where there is a naive baseline."""
+    print("| step | seconds | rows | peak MB (process so far) | naive time ÷ this time |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['step']} | {r['seconds']:.2f} | {r['rows']:,} | {r['peak_mb']:,.0f} | {ratio(r)} |")
+
+
 def naive_criticality(net, roots) -> list[tuple[int, int]]:
     """Remove each root from a networkx graph and recompute which buyers are left without a
     part, until nothing changes: (requirements lost, companies failed) per root."""

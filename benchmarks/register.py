@@ -30,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from graph import Steps, ensure_database, header, latest_wave, run_child  # noqa: E402
+from graph import Steps, ensure_database, header, latest_wave, print_steps, run_child  # noqa: E402
 
 
 def naive_carry(con, frame, wave: int, sample: int) -> float:
@@ -95,14 +95,9 @@ def main() -> None:
     print(f"wave {wave}: {out['findings']:,} findings — " + ", ".join(f"{n:,} {a}" for a, n in out["by_archetype"].items()))
     print("severity: " + ", ".join(f"{out['by_severity'].get(s, 0):,} {s}" for s in ("critical", "high", "medium", "low")))
     print()
-    print("| step | seconds | rows | peak MB (process so far) | naive time ÷ this time |")
-    print("|---|---:|---:|---:|---:|")
     naive_all = out["naive_per_finding"] * out["findings"]
-    total = 0.0
-    for r in out["rows"]:
-        ratio = f"{naive_all / r['seconds']:,.0f}" if r["step"].startswith("register written (") else ""
-        total += r["seconds"] if not r["step"].startswith("register written again") else 0.0
-        print(f"| {r['step']} | {r['seconds']:.2f} | {r['rows']:,} | {r['peak_mb']:,.0f} | {ratio} |")
+    print_steps(out["rows"], lambda r: f"{naive_all / r['seconds']:,.0f}" if r["step"].startswith("register written (") else "")
+    total = sum(r["seconds"] for r in out["rows"] if not r["step"].startswith("register written again"))
     print(
         f"| naive triage carry (lookup + insert per finding), {out['naive_sample']} findings, extrapolated "
         f"| {naive_all:,.0f} | {out['findings']:,} | | 1 |"

@@ -77,10 +77,18 @@ def cmd_summary(args) -> int:
 
 
 def cmd_score(args) -> int:
+    from .db import run
     from .risk.score import score
 
     with _connect(args) as con:
         wave = _latest_wave(con, args.wave)
+        # --last N: the N waves up to this one, oldest first (each register carries triage to the next)
+        earlier = run(
+            con, "SELECT wave FROM survey_wave WHERE wave < ? ORDER BY wave DESC LIMIT ?", [wave, max(args.last, 1) - 1]
+        )
+        for (w,) in sorted(earlier.fetchall()):
+            score(con, wave=w, with_esri=not args.no_esri, progress=not args.quiet, model=args.model, config=args.config)
+            print(f"wave {w} scored (risk register written)")
         res = score(con, wave=wave, with_esri=not args.no_esri, progress=not args.quiet, model=args.model, config=args.config)
     print(_score_report(res, wave, args.top))
     return 0
@@ -637,6 +645,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", help="every analysis of a wave (sourcing to early warning), stored in the database")
     s.add_argument("--wave", type=int, help="the wave to score (default: the latest)")
+    s.add_argument(
+        "--last",
+        type=int,
+        default=1,
+        metavar="N",
+        help="score the N waves up to --wave, oldest first (2: the report can show changes)",
+    )
     s.add_argument("--no-esri", action="store_true", help="skip ESRI (the slowest analysis at economy scale)")
     s.add_argument("--top", type=int, default=10, help="chokepoints to print")
     s.add_argument("--model", help="a withdrawal model saved with `supplychain withdrawal --save` (default: fit one)")

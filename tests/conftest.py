@@ -89,6 +89,37 @@ def sample_db(tmp_path_factory):
     c.close()
 
 
+def build_scored_sample(folder: Path) -> Path:
+    """The sample in ``folder``/sample.duckdb: its last two waves scored (risk registers
+    included, so reports have changes to show) and 12 synthetic plans loaded."""
+    from supplychain.risk.score import score
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "sample.duckdb"
+    con = sc.connect(path)
+    sc.ingest(con, SAMPLE)
+    waves = [w for (w,) in con.execute("SELECT wave FROM survey_wave ORDER BY wave").fetchall()]
+    for w in waves[-2:]:
+        score(con, wave=w, with_esri=False)
+    plans, measures = sc.datasets.make_plans(con, wave=waves[-1], n_plans=12)
+    sc.datasets.write_plans(folder / "plans.xlsx", plans, measures)
+    sc.plan.load_plans(con, folder / "plans.xlsx")
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def scored_sample(tmp_path_factory) -> Path:
+    """:func:`build_scored_sample`, built once per session; copy it (:func:`copy_db`) before use."""
+    return build_scored_sample(tmp_path_factory.mktemp("scored-sample"))
+
+
+def copy_db(src: Path, folder: Path) -> Path:
+    """A private copy of a database file (tests that open it read-write must not share it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(src, folder / src.name))
+
+
 @pytest.fixture
 def tmp_copy(tmp_path):
     def copy(src: Path) -> Path:

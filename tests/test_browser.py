@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from supplychain.report.pdf import CHROMIUM_FLAGS
+
+from .conftest import ROOT, copy_db
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# flags for a closed network: no background connections, no updates (see the workplace's env notes)
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"]
-FLAGS += ["--disable-component-update", "--disable-sync"]
+# flags for a closed network (no background connections, no updates): the report printer's
+FLAGS = [*CHROMIUM_FLAGS, "--no-sandbox"]
 
 
 def _free_port() -> int:
@@ -31,13 +32,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, scored_sample):
     """JupyterLab on loopback over a copy of notebooks/, with the sample from test_notebooks' recipe."""
-    from .test_notebooks import build_notebook_db
-
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium (see the Makefile)")
-    db = build_notebook_db(tmp_path / "db")
+    db = copy_db(scored_sample, tmp_path / "db")
     settings = tmp_path / "settings"
     settings.mkdir()
     shutil.copy(ROOT / "jupyter" / "overrides.json", settings / "overrides.json")

@@ -11,7 +11,7 @@ import pytest
 
 import supplychain as sc
 
-from .conftest import ROOT, SAMPLE
+from .conftest import ROOT, copy_db
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = [
@@ -39,27 +39,9 @@ def test_every_notebook_is_there_and_stripped():
         assert first["cell_type"] == "markdown" and "**Question:**" in "".join(first["source"]), path.name
 
 
-def build_notebook_db(folder):
-    """The sample, scored (risk register included), with 12 synthetic plans loaded, in
-    ``folder``/sample.duckdb."""
-    from supplychain.risk.score import score
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "sample.duckdb"
-    con = sc.connect(path)
-    sc.ingest(con, SAMPLE)
-    wave = con.execute("SELECT max(wave) FROM survey_wave").fetchone()[0]
-    score(con, wave=wave, with_esri=False)
-    plans, measures = sc.datasets.make_plans(con, wave=wave, n_plans=12)
-    sc.datasets.write_plans(path.parent / "plans.xlsx", plans, measures)
-    sc.plan.load_plans(con, path.parent / "plans.xlsx")
-    con.close()
-    return path
-
-
 @pytest.fixture(scope="module")
-def notebook_db(tmp_path_factory):
-    return build_notebook_db(tmp_path_factory.mktemp("notebooks"))
+def notebook_db(scored_sample, tmp_path_factory):
+    return copy_db(scored_sample, tmp_path_factory.mktemp("notebooks"))
 
 
 @pytest.mark.parametrize("name", EXPECTED)
