@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["label", "LANGS", "UNMARKED"]
+__all__ = ["label", "value_label", "localize_figure", "LANGS", "UNMARKED"]
 
 LANGS = ("ja", "en")
 
@@ -197,6 +197,80 @@ _L: dict[str, tuple[str, str]] = {
     "col.item": ("項目", "Item"),
     "col.value": ("値", "Value"),
 }
+
+
+_SEVERITY = {"critical": "重大", "high": "高", "medium": "中", "low": "低"}
+_CHANGE = {"new": "新規", "resolved": "解消", "worse": "悪化", "better": "改善", "unchanged": "変化なし"}
+#: Japanese for the codes that fill some columns (English reports print the codes).
+VALUES_JA: dict[str, dict[str, str]] = {
+    "severity": _SEVERITY,
+    "severity_a": _SEVERITY,
+    "severity_b": _SEVERITY,
+    "change": _CHANGE,
+    "classification": {"sole": "唯一供給源", "single": "単一調達", "multi": "複数調達"},
+    "archetype": {
+        "sourcing": "調達源",
+        "hidden_convergence": "隠れた集中",
+        "chokepoint": "チョークポイント",
+        "time_to_recover": "復旧所要期間",
+        "foreign_dependency": "海外依存",
+        "foreign_control": "外国による支配",
+        "screening": "スクリーニング",
+        "withdrawal": "撤退",
+        "cyber": "サイバー",
+        "aging_facilities": "設備の老朽化",
+        "succession": "事業承継",
+        "financial": "財務",
+        "hazard_concentration": "災害リスクの集中",
+        "data_quality": "データ品質",
+    },
+    "measure_type": {
+        "supply_chain_resilience": "供給網強靱化",
+        "manufacturing_efficiency": "製造工程効率化",
+        "cybersecurity": "サイバーセキュリティ強化",
+        "business_succession": "事業承継等",
+    },
+    "status": {"new": "新規", "open": "対応中", "mitigated": "軽減済み", "accepted": "受容", "closed": "終了"},
+    "priority": {"act": "要対応", "watch": "要注視", "protect": "保護", "monitor": "監視"},
+    "country_group": {"domestic": "国内", "concern": "懸念国", "allied": "同盟国・同志国", "other": "その他", "unknown": "不明"},
+}
+
+
+def value_label(column: str, value, lang: str):
+    """A code of ``column`` (severity, archetype, status, ...) as the report prints it in ``lang``."""
+    if lang != "ja" or not isinstance(value, str):
+        return value
+    return VALUES_JA.get(column, {}).get(value, value)
+
+
+#: Words inside the figures of :mod:`supplychain.plot` (written in English there) in Japanese.
+FIGURE_JA = {
+    "sole source": "唯一供給源",
+    "single source": "単一調達",
+    "multi source": "複数調達",
+    "company": "企業",
+    "companies": "企業数",
+    "tier (1 = the prime's direct suppliers)": "階層（1 = プライム企業の直接の取引先）",
+    "tier (0 = prime)": "階層（0 = プライム企業）",
+    "share of the program's need": "装備品の必要量に占める比率",
+    "days of production lost": "停止日数",
+    "program-days lost": "停止日数",
+    "without the plan": "計画なし",
+    "with the plan": "計画あり",
+}
+
+
+def localize_figure(fig, lang: str):
+    """Put the English words of a :mod:`supplychain.plot` figure (trace names, axis titles) in
+    ``lang``; returns the figure."""
+    if lang != "ja":
+        return fig
+    fig.for_each_trace(lambda t: t.update(name=FIGURE_JA.get(t.name, t.name)) if t.name else None)
+    for axis in ("xaxis", "yaxis"):
+        title = fig.layout[axis].title.text
+        if title in FIGURE_JA:
+            fig.layout[axis].title.text = FIGURE_JA[title]
+    return fig
 
 
 def label(key: str, lang: str, **fmt) -> str:

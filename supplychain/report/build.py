@@ -187,6 +187,7 @@ def _build(
     *,
     kind: str,
     gather,
+    gather_steps: int,
     params: dict,
     out,
     formats,
@@ -206,13 +207,18 @@ def _build(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=None, desc="report", unit="step", bar_format="{desc}: {n} steps {postfix} [{elapsed}]")
+        # data hash, the content's steps, html, the other formats, publish
+        total = 1 + gather_steps + 1 + len([f for f in formats if f != "html"]) + 1
+        bar = tqdm(total=total, desc="report", unit="step")
+    started = []
 
     def step(name):
         log.info("report: %s", name)
         if bar is not None:
+            if started:
+                bar.update(1)  # the step before has finished
+            started.append(name)
             bar.set_postfix_str(name)
-            bar.update(1)
 
     try:
         with _lock(out, wait):
@@ -275,6 +281,8 @@ def _build(
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+            if bar is not None:
+                bar.update(1)
             seconds = time.perf_counter() - t0
             log.info("report: published %s in %.1f s", final, seconds)
             return ReportResult(
@@ -353,6 +361,7 @@ def build(
     return _build(
         con,
         kind="wave",
+        gather_steps=7,
         gather=lambda step: wave_report(
             con, wave=wave, programs=programs, lang=lang, marking=marking, config=options, progress=step
         ),
@@ -403,6 +412,7 @@ def build_plan(
     return _build(
         con,
         kind="plan",
+        gather_steps=1,
         gather=lambda step: plan_report(con, plan_id, wave=wave, lang=lang, marking=marking, config=options, progress=step),
         params=params,
         out=out,

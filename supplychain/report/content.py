@@ -18,7 +18,7 @@ import pandas as pd
 from .. import __version__
 from ..db import run
 from ..exceptions import SupplyChainError
-from ._labels import UNMARKED, label
+from ._labels import UNMARKED, VALUES_JA, label, localize_figure, value_label
 
 log = logging.getLogger(__name__)
 
@@ -205,12 +205,12 @@ class _Builder:
         cols = [(c, f) for c, f in columns if c in frame.columns]
         return Table(key, self.L(title_key), frame, cols, sheet=sheet, limit=self.rows if limit is None else limit)
 
-    def translate(self, frame: pd.DataFrame, columns=("severity", "classification", "change")) -> pd.DataFrame:
-        """Severity, class and change words in the report's language."""
+    def translate(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The codes of severity, class, change, archetype, status, ... in the report's language."""
         out = frame.copy()
-        for c in columns:
-            if c in out.columns:
-                out[c] = out[c].map(lambda v: label(v, self.lang) if isinstance(v, str) else v)
+        for c in VALUES_JA:
+            if c in out.columns and self.lang != "en":
+                out[c] = out[c].map(lambda v, c=c: value_label(c, v, self.lang))
         return out
 
 
@@ -335,7 +335,7 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
         net_sec.blocks.append(Figure(f"tier-{pid}", plot.tier_profile(prof, title=f"{pid}: {L('tier_profile')}")))
         if p.companies <= limit_nodes:
             fig = plot.network(con, wave=wave, program=pid, max_nodes=limit_nodes)
-            fig.update_layout(title=f"{pid}: {L('network_drawn')}")
+            fig.update_layout(title=f"{pid}: {L('network_drawn')}", height=520)
             net_sec.blocks.append(Figure(f"network-{pid}", fig))
         else:
             net_sec.blocks.append(Text(L("network_too_large", n=int(p.companies), limit=limit_nodes)))
@@ -377,7 +377,7 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
             b.table(
                 f"foreign-{pid}",
                 "foreign_exposure",
-                f,
+                b.translate(f),
                 [
                     ("country", "text"),
                     ("country_name", "text"),
@@ -399,7 +399,7 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
             b.table(
                 f"early-warning-{pid}",
                 "early_warning",
-                e,
+                b.translate(e),
                 [
                     ("priority", "text"),
                     ("company", "text"),
@@ -571,7 +571,7 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
             b.table(
                 "changes",
                 "changes",
-                b.translate(moved, ("change", "severity_a", "severity_b")),
+                b.translate(moved),
                 [
                     ("change", "text"),
                     ("severity_a", "text"),
@@ -652,7 +652,7 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
         "version": __version__,
         "findings": len(reg),
     }
-    return Report(L("title"), lang, marking, sections, meta, register=reg)
+    return _localized(Report(L("title"), lang, marking, sections, meta, register=reg))
 
 
 class _Shown:
@@ -704,7 +704,7 @@ def plan_report(con, plan_id: str, *, wave: int, lang: str = "ja", marking: str,
         b.table(
             "measures",
             "measures",
-            r.measures,
+            b.translate(r.measures),
             [
                 ("measure_id", "text"),
                 ("measure_type", "text"),
@@ -772,7 +772,13 @@ def plan_report(con, plan_id: str, *, wave: int, lang: str = "ja", marking: str,
         "configuration": options.label,
         "version": __version__,
     }
-    return Report(f"{L('plan_title')} {plan_id}", lang, marking, sections, meta)
+    return _localized(Report(f"{L('plan_title')} {plan_id}", lang, marking, sections, meta))
+
+
+def _localized(report: Report) -> Report:
+    for f in report.figures():
+        localize_figure(f.figure, report.lang)
+    return report
 
 
 def now_iso() -> str:
