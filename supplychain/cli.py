@@ -598,6 +598,34 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_db(args) -> int:
+    """Database maintenance: ``encrypt SOURCE DESTINATION`` (key from $SUPPLYCHAIN_KEY_FILE or
+    $SUPPLYCHAIN_KEY), ``info PATH`` (encrypted or not, schema version, waves)."""
+    from .db import connect, encrypt_database, is_encrypted
+
+    if args.action == "encrypt":
+        if len(args.paths) != 2:
+            print("usage: supplychain db encrypt SOURCE.duckdb DESTINATION.duckdb", file=sys.stderr)
+            return 2
+        counts = encrypt_database(*args.paths)
+        print(
+            f"encrypted {sum(counts.values()):,} rows of {len(counts)} tables into {args.paths[1]} (checked against the source)"
+        )
+        print(f"{args.paths[0]} is unchanged: delete it securely once you no longer need it")
+        return 0
+    if len(args.paths) != 1:
+        print("usage: supplychain db info PATH.duckdb", file=sys.stderr)
+        return 2
+    path = args.paths[0]
+    encrypted = is_encrypted(path)
+    print(f"{path}: {'encrypted (AES-GCM)' if encrypted else 'not encrypted'}")
+    with closing(connect(path, read_only=True)) as con:
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        waves = [w for (w,) in con.execute("SELECT wave FROM survey_wave ORDER BY wave").fetchall()]
+    print(f"schema version {version[0] if version else '-'}; waves {', '.join(map(str, waves)) or '-'}")
+    return 0
+
+
 def cmd_dictionary(args) -> int:
     from .survey.schema import data_dictionary
 
@@ -763,6 +791,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--wait", type=float, help="seconds to wait for another run's lock (default: the configuration's, 0)")
     s.add_argument("--log", help="log file (default: OUT/report.log)")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser(
+        "db",
+        help="encrypt a database (key from $SUPPLYCHAIN_KEY_FILE or $SUPPLYCHAIN_KEY), or tell whether one is encrypted",
+    )
+    s.add_argument("action", choices=["encrypt", "info"])
+    s.add_argument("paths", nargs="+", metavar="PATH", help="encrypt: SOURCE DESTINATION; info: PATH")
+    s.set_defaults(func=cmd_db)
 
     s = sub.add_parser("dictionary", help="write (or --check) docs/data-dictionary.md from the schema")
     s.add_argument("--out", default="docs/data-dictionary.md")

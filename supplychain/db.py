@@ -17,7 +17,21 @@ import duckdb
 from .exceptions import DatabaseError, SupplyChainError
 from .survey.schema import ddl
 
-__all__ = ["connect", "run", "Result", "SCHEMA_VERSION", "transaction", "registered", "register_function"]
+__all__ = [
+    "connect",
+    "run",
+    "Result",
+    "SCHEMA_VERSION",
+    "transaction",
+    "registered",
+    "register_function",
+    "encrypt_database",
+    "is_encrypted",
+    "resolve_key",
+    "read_key_file",
+    "KEY_ENV",
+    "KEY_FILE_ENV",
+]
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +222,104 @@ def _create_schema(con) -> None:
             raise SupplyChainError(f"database schema version is {found[0]}, this supplychain expects {SCHEMA_VERSION}")
 
 
-def connect(path=None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+#: Environment variables holding the database key, or naming a file that holds it.
+KEY_ENV = "SUPPLYCHAIN_KEY"
+KEY_FILE_ENV = "SUPPLYCHAIN_KEY_FILE"
+#: The attached database's name on an encrypted connection.
+_CATALOG = "sc"
+#: DuckDB never installs or loads an extension by itself here (it would download it).
+_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def read_key_file(path, *, database=None) -> str:
+    """The key in ``path`` (surrounding whitespace dropped). Refused when the file can be read
+    by others than its owner, is empty, or lies in the database's own folder (a key stored
+    beside the data protects nothing)."""
+    import os
+    import stat
+
+    path = Path(path)
+    try:
+        st = path.stat()
+        text = path.read_text("utf-8").strip()
+    except OSError as exc:
+        raise SupplyChainError(f"key file {path}: cannot be read ({exc.strerror})") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SupplyChainError(f"key file {path}: readable by others (mode {stat.filemode(st.st_mode)}); chmod 600 {path}")
+    if database is not None and Path(database).resolve().parent == path.resolve().parent:
+        raise SupplyChainError(f"key file {path}: lies beside the database {database}; keep keys away from the data")
+    if not text:
+        raise SupplyChainError(f"key file {path}: is empty")
+    del os
+    return text
+
+
+def resolve_key(encryption_key=None, *, database=None) -> str | None:
+    """The key to use: ``encryption_key`` if given, else the file named by
+    ``$SUPPLYCHAIN_KEY_FILE``, else ``$SUPPLYCHAIN_KEY``, else None (not encrypted)."""
+    import os
+
+    if encryption_key is not None:
+        if not isinstance(encryption_key, str) or not encryption_key:
+            raise SupplyChainError("encryption_key must be a non-empty string")
+        return encryption_key
+    if os.environ.get(KEY_FILE_ENV):
+        return read_key_file(os.environ[KEY_FILE_ENV], database=database)
+    return os.environ.get(KEY_ENV) or None
+
+
+def _httpfs_path() -> str:
+    """The httpfs extension shipped by the duckdb-extension-httpfs package (it carries the
+    OpenSSL-backed cipher DuckDB needs to write encrypted files securely); never downloaded."""
+    try:
+        import duckdb_extension_httpfs
+    except ImportError:
+        raise SupplyChainError(
+            "an encrypted database needs the duckdb-extension-httpfs package (a dependency of supplychain: reinstall it)"
+        ) from None
+    path = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    if not path.exists():
+        raise SupplyChainError(
+            f"duckdb-extension-httpfs has no extension for DuckDB {duckdb.__version__} ({path.parent.parent}): "
+            "install the versions pinned in pyproject.toml"
+        )
+    return str(path)
+
+
+def _open_encrypted(target: str, key: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:", config=_CONFIG)
+    try:
+        con.execute(f"LOAD {literal(_httpfs_path())}")
+        options = f"ENCRYPTION_KEY {literal(key)}" + (", READ_ONLY" if read_only else "")
+        # not through run(): its errors quote the SQL, and this SQL holds the key
+        con.execute(f"ATTACH {literal(target)} AS {_CATALOG} ({options})")
+        con.execute(f"USE {_CATALOG}")
+    except duckdb.Error as exc:
+        con.close()
+        text = str(exc).replace(key, "***")
+        if "key" in text.lower() or "decrypt" in text.lower() or "encrypt" in text.lower():
+            raise SupplyChainError(
+                f"cannot open database {target}: wrong encryption key, or the file is not encrypted ({text.strip()})"
+            ) from None
+        raise SupplyChainError(f"cannot open database {target}: {text}") from None
+    return con
+
+
+def is_encrypted(path) -> bool:
+    """Whether the DuckDB file at ``path`` is encrypted (read from its header, no key needed)."""
+    con = duckdb.connect(":memory:", config=_CONFIG)
+    try:
+        con.execute(f"ATTACH {literal(str(path))} AS probe (READ_ONLY)")
+        return False
+    except duckdb.Error as exc:
+        if "encrypted" in str(exc).lower():
+            return True
+        raise SupplyChainError(f"cannot read database {path}: {exc}") from None
+    finally:
+        con.close()
+
+
+def connect(path=None, *, read_only: bool = False, encryption_key: str | None = None) -> duckdb.DuckDBPyConnection:
     """Open (or create) a supplychain database.
 
     Parameters
@@ -217,11 +328,17 @@ def connect(path=None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         The database file; ``None`` or ``":memory:"`` for an in-memory database (tests).
     read_only : bool
         Open an existing file for reading only (several readers may share it).
+    encryption_key : str or None
+        Open or create the file encrypted with DuckDB's AES-GCM under this key. When None, the
+        key is read from the file named by ``$SUPPLYCHAIN_KEY_FILE`` or from
+        ``$SUPPLYCHAIN_KEY``; with neither, the file is opened unencrypted. The key is never
+        logged or stored; a wrong or missing key is a clear error.
 
     Returns
     -------
     duckdb.DuckDBPyConnection
-        With every table of the schema present.
+        With every table of the schema present. DuckDB never installs or loads extensions by
+        itself on it (no download at run time).
 
     Examples
     --------
@@ -234,12 +351,63 @@ def connect(path=None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         raise SupplyChainError("read_only=True needs a database file, got an in-memory database")
     if read_only and not Path(target).exists():
         raise SupplyChainError(f"read_only=True needs an existing database, {target} does not exist")
-    try:
-        con = duckdb.connect(target, read_only=read_only)
-    except duckdb.Error as exc:
-        raise SupplyChainError(f"cannot open database {target}: {exc}") from exc
+    key = resolve_key(encryption_key, database=None if target == ":memory:" else target) if target != ":memory:" else None
+    if key is not None:
+        con = _open_encrypted(target, key, read_only)
+    else:
+        try:
+            con = duckdb.connect(target, read_only=read_only, config=_CONFIG)
+        except duckdb.Error as exc:
+            if "encrypted" in str(exc).lower():
+                raise SupplyChainError(
+                    f"database {target} is encrypted: give its key ({KEY_FILE_ENV}=a key file, or {KEY_ENV}, "
+                    "or encryption_key=...)"
+                ) from None
+            raise SupplyChainError(f"cannot open database {target}: {exc}") from exc
     # the library is silent; the CLI shows its own progress bars
     con.execute("SET enable_progress_bar = false")
     if not read_only:
         _create_schema(con)
     return con
+
+
+def encrypt_database(source, destination, *, encryption_key: str | None = None) -> dict[str, int]:
+    """Copy the unencrypted database ``source`` into a new encrypted file ``destination``
+    (every table and row; ``source`` is left as it is: delete it yourself, securely, once the
+    copy is checked). Returns the rows copied per table, checked against the source."""
+    source, destination = Path(source), Path(destination)
+    key = resolve_key(encryption_key, database=destination)
+    if key is None:
+        raise SupplyChainError(f"no key: set {KEY_FILE_ENV} (a key file) or {KEY_ENV}, or pass encryption_key")
+    if destination.exists():
+        raise SupplyChainError(f"{destination} exists; choose a new file")
+    if not source.exists():
+        raise SupplyChainError(f"{source} does not exist")
+    if is_encrypted(source):
+        raise SupplyChainError(f"{source} is already encrypted")
+    con = _open_encrypted(str(destination), key, read_only=False)
+    try:
+        con.execute(f"ATTACH {literal(str(source))} AS plain (READ_ONLY)")
+        con.execute(f"COPY FROM DATABASE plain TO {_CATALOG}")
+        counts = {}
+        tables = con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'plain' ORDER BY table_name"
+        ).fetchall()
+        for (name,) in tables:
+            a = con.execute(f'SELECT count(*) FROM plain."{name}"').fetchone()[0]
+            b = con.execute(f'SELECT count(*) FROM {_CATALOG}."{name}"').fetchone()[0]
+            if a != b:
+                raise SupplyChainError(f"encrypting {source}: table {name} copied {b} of {a} rows")
+            counts[name] = b
+        con.execute("DETACH plain")
+        con.execute(f"CHECKPOINT {_CATALOG}")
+    except duckdb.Error as exc:
+        con.close()
+        destination.unlink(missing_ok=True)
+        raise SupplyChainError(f"encrypting {source}: {exc}") from None
+    except BaseException:
+        con.close()
+        destination.unlink(missing_ok=True)
+        raise
+    con.close()
+    return counts

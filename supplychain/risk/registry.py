@@ -976,13 +976,15 @@ def _store(con, frame: pd.DataFrame, wave: int) -> pd.DataFrame:
                        coalesce(p.first_wave, n.wave), p.triaged_at, p.triaged_by
                 FROM _sc_register n LEFT JOIN _sc_prior p USING (finding_id)""",
         )
-        reopened = run(
+        # counted apart: DuckDB 1.x returns no row count from an INSERT run through con.sql()
+        reopened = run(con, "SELECT count(*) FROM _sc_prior WHERE wave < ? AND status = 'closed'", [wave]).fetchone()[0]
+        run(
             con,
             """INSERT INTO audit_log
                SELECT now(), ?, 'finding_reopened', finding_id, ?
                FROM _sc_prior WHERE wave < ? AND status = 'closed' ORDER BY finding_id""",
             [user, json.dumps({"wave": wave, "status": ["closed", "open"]}), wave],
-        ).fetchone()[0]
+        )
         run(con, "DROP TABLE _sc_prior")
         run(
             con,

@@ -613,7 +613,12 @@ def _load(con, group: list[_Member], names: NameIndex) -> list[FileResult]:
             columns=["_file", "sheet", "source", "submission_id"],
         )
         with registered(con, "_sc_members_df", members), registered(con, "_sc_sources_df", sources):
-            run(con, "CREATE OR REPLACE TEMP TABLE _sc_members AS SELECT * FROM _sc_members_df")
+            # typed: a batch where no respondent gave a corporate number must still hold text
+            run(
+                con,
+                """CREATE OR REPLACE TEMP TABLE _sc_members AS
+                   SELECT * REPLACE (CAST(respondent_cn AS VARCHAR) AS respondent_cn) FROM _sc_members_df""",
+            )
             run(con, "CREATE OR REPLACE TEMP TABLE _sc_sources AS SELECT * FROM _sc_sources_df")
         previous = dict(
             run(
@@ -646,7 +651,13 @@ def _load(con, group: list[_Member], names: NameIndex) -> list[FileResult]:
         with registered(
             con, "_sc_map_df", resolved[["_file", "company_ref", "company_id"]].drop_duplicates(["_file", "company_ref"])
         ):
-            run(con, "CREATE OR REPLACE TEMP TABLE _sc_map AS SELECT * FROM _sc_map_df")
+            # typed: with no company resolved the frame's columns carry no type (DuckDB 1.x: INTEGER)
+            run(
+                con,
+                """CREATE OR REPLACE TEMP TABLE _sc_map AS
+                   SELECT _file, CAST(company_ref AS VARCHAR) AS company_ref, CAST(company_id AS VARCHAR) AS company_id
+                   FROM _sc_map_df""",
+            )
         with registered(con, "_sc_resolved_rows", resolved):
             run(
                 con,

@@ -267,7 +267,7 @@ def _stage_parse(sheet: Sheet, present: set[str], source: str) -> str:
         rule = ROW_RULES.get((sheet.name, c.name))
         if rule:
             whens.append(f"WHEN {rule[0]} THEN {_lit(rule[1])}")
-        err_cols.append(f"CASE {' '.join(whens)} END AS {qerr}")
+        err_cols.append(f"CAST(CASE {' '.join(whens)} END AS VARCHAR) AS {qerr}")
     return (
         f"WITH r AS (SELECT {', '.join(raw_cols)} FROM {source}),"
         f" p AS (SELECT {', '.join(parsed_cols)} FROM r {' '.join(joins)}),"
@@ -461,6 +461,10 @@ def _stacked(sheet: Sheet, parts: list[tuple[int, pa.Table]]) -> pa.Table:
         table = table.append_column("_file", pa.repeat(pa.scalar(i, pa.int32()), table.num_rows))
         tables.append(table)
     table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    # a column with no value at all is Arrow's null type, which DuckDB 1.x reads as INTEGER: text
+    for i, f in enumerate(table.schema):
+        if pa.types.is_null(f.type):
+            table = table.set_column(i, f.name, pa.nulls(table.num_rows, pa.string()))
     for col in set(table.column_names) - text - {"_row", "_file"}:
         i = table.column_names.index(col)
         table = table.set_column(i, col, nfkc_array(table.column(col)))
@@ -505,7 +509,8 @@ def _share_warnings(con, ok_tables: dict[str, str]) -> pd.DataFrame:
         )
     if not checks:
         return pd.DataFrame()
-    return run(con, " UNION ALL ".join(f"({c})" for c in checks) + " ORDER BY _file, sheet = 'material_origin', row").df()
+    union = " UNION ALL ".join(f"({c})" for c in checks)
+    return run(con, f"SELECT * FROM ({union}) ORDER BY _file, sheet = 'material_origin', row").df()
 
 
 def drop_tables(con, validated: ValidatedWorkbook | ValidatedBatch) -> None:
