@@ -86,10 +86,10 @@ def cmd_score(args) -> int:
         earlier = run(
             con, "SELECT wave FROM survey_wave WHERE wave < ? ORDER BY wave DESC LIMIT ?", [wave, max(args.last, 1) - 1]
         )
-        for (w,) in sorted(earlier.fetchall()):
-            score(con, wave=w, with_esri=not args.no_esri, progress=not args.quiet, model=args.model, config=args.config)
-            print(f"wave {w} scored (risk register written)")
-        res = score(con, wave=wave, with_esri=not args.no_esri, progress=not args.quiet, model=args.model, config=args.config)
+        for w in [*sorted(w for (w,) in earlier.fetchall()), wave]:
+            res = score(con, wave=w, with_esri=not args.no_esri, progress=not args.quiet, model=args.model, config=args.config)
+            if w != wave:
+                print(f"wave {w} scored (risk register written)")
     print(_score_report(res, wave, args.top))
     return 0
 
@@ -547,7 +547,7 @@ def cmd_report(args) -> int:
     from .report import ReportBusy, build, build_plan
 
     what = list(args.what)
-    if what and what[0] != "plan" or what[:1] == ["plan"] and len(what) != 2 or len(what) > 2:
+    if what and (what[0] != "plan" or len(what) != 2):
         print("usage: supplychain report [--wave W] [--out DIR] | supplychain report plan PLAN_ID", file=sys.stderr)
         return 2
     out = Path(args.out)

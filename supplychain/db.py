@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
+import stat
 from importlib import resources
 from pathlib import Path
 
@@ -235,9 +237,6 @@ def read_key_file(path, *, database=None) -> str:
     """The key in ``path`` (surrounding whitespace dropped). Refused when the file can be read
     by others than its owner, is empty, or lies in the database's own folder (a key stored
     beside the data protects nothing)."""
-    import os
-    import stat
-
     path = Path(path)
     try:
         st = path.stat()
@@ -250,15 +249,12 @@ def read_key_file(path, *, database=None) -> str:
         raise SupplyChainError(f"key file {path}: lies beside the database {database}; keep keys away from the data")
     if not text:
         raise SupplyChainError(f"key file {path}: is empty")
-    del os
     return text
 
 
 def resolve_key(encryption_key=None, *, database=None) -> str | None:
     """The key to use: ``encryption_key`` if given, else the file named by
     ``$SUPPLYCHAIN_KEY_FILE``, else ``$SUPPLYCHAIN_KEY``, else None (not encrypted)."""
-    import os
-
     if encryption_key is not None:
         if not isinstance(encryption_key, str) or not encryption_key:
             raise SupplyChainError("encryption_key must be a non-empty string")
@@ -351,7 +347,7 @@ def connect(path=None, *, read_only: bool = False, encryption_key: str | None = 
         raise SupplyChainError("read_only=True needs a database file, got an in-memory database")
     if read_only and not Path(target).exists():
         raise SupplyChainError(f"read_only=True needs an existing database, {target} does not exist")
-    key = resolve_key(encryption_key, database=None if target == ":memory:" else target) if target != ":memory:" else None
+    key = None if target == ":memory:" else resolve_key(encryption_key, database=target)
     if key is not None:
         con = _open_encrypted(target, key, read_only)
     else:

@@ -28,8 +28,8 @@ from .. import __version__
 from ..db import run
 from ..exceptions import SupplyChainError
 from ._labels import LANGS, label
-from .content import Report, data_hash, marking_text, now_iso, plan_report, wave_report
-from .html import manifest_json, render_html
+from .content import PLAN_STEPS, WAVE_STEPS, Report, data_hash, marking_text, now_iso, plan_report, wave_report
+from .html import render_html
 
 __all__ = ["build", "build_plan", "ReportResult", "ReportBusy", "FORMATS", "LATEST"]
 
@@ -114,6 +114,12 @@ def _resolve_marking(marking, options) -> str:
     return text.strip()
 
 
+def _manifest_json(data: dict) -> str:
+    from ..risk.registry import _json_default  # strict JSON: numpy numbers as numbers, NaN as null
+
+    return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=_json_default) + "\n"
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -185,12 +191,10 @@ def _footer(report: Report, params: dict, digest: str, generated: str) -> list[t
 def _build(
     con,
     *,
-    kind: str,
     gather,
     gather_steps: int,
     params: dict,
     out,
-    formats,
     if_changed: bool,
     wait,
     options,
@@ -200,6 +204,7 @@ def _build(
     link: str,
 ):
     t0 = time.perf_counter()
+    formats = params["formats"]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     wait = float(options.report["lock_wait"] if wait is None else wait)
@@ -263,7 +268,7 @@ def _build(
                 if "html" not in formats:
                     html_path.unlink()
                 manifest = {
-                    "kind": kind,
+                    "kind": params["kind"],
                     "fingerprint": fingerprint,
                     "data_hash": digest,
                     "generated_at": generated,
@@ -271,7 +276,7 @@ def _build(
                     "parameters": params,
                     "files": {k: {"name": p.name, "sha256": _sha256(p), "bytes": p.stat().st_size} for k, p in files.items()},
                 }
-                (tmp / "manifest.json").write_text(manifest_json(manifest), "utf-8")
+                (tmp / "manifest.json").write_text(_manifest_json(manifest), "utf-8")
                 for p in tmp.iterdir():
                     with open(p, "rb") as f:
                         os.fsync(f.fileno())
@@ -297,7 +302,8 @@ def _build(
             bar.close()
 
 
-def _common(con, wave, lang, marking, config, formats):
+def _common(con, kind, wave, lang, marking, config, formats):
+    """The checked options, wave and the parameters every report records (``kind`` first)."""
     from ..graph import _check_wave
     from ..options import load_options
 
@@ -312,7 +318,16 @@ def _common(con, wave, lang, marking, config, formats):
         if wave is None:
             raise SupplyChainError("the database holds no risk register: run `supplychain score` before the report")
     wave = _check_wave(con, wave)
-    return options, lang, formats, marking, wave
+    params = {
+        "kind": kind,
+        "wave": wave,
+        "lang": lang,
+        "marking": marking,
+        "formats": list(formats),
+        "configuration": options.label,
+        "report_settings": {k: v for k, v in options.report.items() if k != "marking"},
+    }
+    return options, params
 
 
 def _stamp() -> str:
@@ -346,28 +361,18 @@ def build(
     The wave must have been scored (``supplychain score``): the report reads the stored register
     and results; it runs the standard and saved scenarios and reviews the loaded plans itself.
     """
-    options, lang, formats, marking, wave = _common(con, wave, lang, marking, config, formats)
+    options, params = _common(con, "wave", wave, lang, marking, config, formats)
     programs = sorted(set([programs] if isinstance(programs, str) else programs)) if programs is not None else None
-    params = {
-        "kind": "wave",
-        "wave": wave,
-        "programs": programs,
-        "lang": lang,
-        "marking": marking,
-        "formats": list(formats),
-        "configuration": options.label,
-        "report_settings": {k: v for k, v in options.report.items() if k != "marking"},
-    }
+    params["programs"] = programs
+    wave, lang, marking = params["wave"], params["lang"], params["marking"]
     return _build(
         con,
-        kind="wave",
-        gather_steps=7,
+        gather_steps=len(WAVE_STEPS),
         gather=lambda step: wave_report(
             con, wave=wave, programs=programs, lang=lang, marking=marking, config=options, progress=step
         ),
         params=params,
         out=out,
-        formats=formats,
         if_changed=if_changed,
         wait=wait,
         options=options,
@@ -396,27 +401,16 @@ def build_plan(
     against its program's scenarios and register findings; see :func:`supplychain.plan.review`)
     in the same formats, published like :func:`build` under ``plan-<id>`` names
     (``out``/latest-plan-<id> points at the newest)."""
-    options, lang, formats, marking, wave = _common(con, wave, lang, marking, config, formats)
+    options, params = _common(con, "plan", wave, lang, marking, config, formats)
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(plan_id))
-    params = {
-        "kind": "plan",
-        "plan_id": str(plan_id),
-        "wave": wave,
-        "programs": None,
-        "lang": lang,
-        "marking": marking,
-        "formats": list(formats),
-        "configuration": options.label,
-        "report_settings": {k: v for k, v in options.report.items() if k != "marking"},
-    }
+    params.update(plan_id=str(plan_id), programs=None)
+    wave, lang, marking = params["wave"], params["lang"], params["marking"]
     return _build(
         con,
-        kind="plan",
-        gather_steps=1,
+        gather_steps=len(PLAN_STEPS),
         gather=lambda step: plan_report(con, plan_id, wave=wave, lang=lang, marking=marking, config=options, progress=step),
         params=params,
         out=out,
-        formats=formats,
         if_changed=if_changed,
         wait=wait,
         options=options,

@@ -18,6 +18,7 @@ import pandas as pd
 from .. import __version__
 from ..db import run
 from ..exceptions import SupplyChainError
+from ..options import load_options
 from ._labels import UNMARKED, VALUES_JA, label, localize_figure, value_label
 
 log = logging.getLogger(__name__)
@@ -73,19 +74,21 @@ class Report:
     meta: dict
     register: pd.DataFrame | None = None
 
-    def tables(self):
+    def _blocks(self, kind):
         for s in self.sections:
             for sec in s.walk():
-                for b in sec.blocks:
-                    if isinstance(b, Table):
-                        yield b
+                yield from (b for b in sec.blocks if isinstance(b, kind))
+
+    def tables(self):
+        return self._blocks(Table)
 
     def figures(self):
-        for s in self.sections:
-            for sec in s.walk():
-                for b in sec.blocks:
-                    if isinstance(b, Figure):
-                        yield b
+        return self._blocks(Figure)
+
+
+#: The steps :func:`wave_report` and :func:`plan_report` announce, in order (a progress bar's length).
+WAVE_STEPS = ("register", "network", "programs", "scenarios", "plans", "changes", "data quality")
+PLAN_STEPS = ("review",)
 
 
 def marking_text(marking: str, lang: str) -> str:
@@ -194,8 +197,8 @@ def _program_companies(net) -> pd.DataFrame:
 class _Builder:
     """Gathers the sections of one report in one language."""
 
-    def __init__(self, con, lang: str, options):
-        self.con, self.lang, self.options = con, lang, options
+    def __init__(self, lang: str, options):
+        self.lang = lang
         self.rows = int(options.report["table_rows"])
 
     def L(self, key, **fmt) -> str:
@@ -207,17 +210,8 @@ class _Builder:
 
     def translate(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The codes of severity, class, change, archetype, status, ... in the report's language."""
-        out = frame.copy()
-        for c in VALUES_JA:
-            if c in out.columns and self.lang != "en":
-                out[c] = out[c].map(lambda v, c=c: value_label(c, v, self.lang))
-        return out
-
-
-def _options(config):
-    from ..options import load_options
-
-    return load_options(config)
+        columns = [c for c in VALUES_JA if c in frame.columns] if self.lang == "ja" else []
+        return frame.assign(**{c: frame[c].map(lambda v, c=c: value_label(c, v, self.lang)) for c in columns})
 
 
 def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str, config=None, progress=None) -> Report:
@@ -228,10 +222,11 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
     from ..plan import ranking
     from ..risk.registry import SEVERITIES, diff, findings
     from ..risk.timing import time_to_recover
+    from ..risk.withdrawal import _previous_wave
     from ..summary import programs as program_table
 
-    options = _options(config)
-    b = _Builder(con, lang, options)
+    options = load_options(config)
+    b = _Builder(lang, options)
     L = b.L
     _check_register(con, wave)
     step = progress or (lambda name: None)
@@ -441,15 +436,14 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
     scen_sec = Section("scenarios", L("scenarios"))
     runs = []
     saved = scen.saved(con)
-    specs = (
-        list(scen.STANDARD.values()) + [scen.load(con, n) for n in saved["name"]] if len(saved) else list(scen.STANDARD.values())
-    )
+    specs = [*scen.STANDARD.values(), *(scen.load(con, n) for n in saved["name"])]
     for spec in specs:
         res = scen.run(con, spec, wave=wave, network=net, config=options)
         lost = res.programs_lost
         if scope is not None:
             lost = lost[lost["program"].isin(scope)]
         days = spec.get("days")
+        program_days, value_lost = (float(lost[c].sum()) if c in lost else 0.0 for c in ("days_lost", "value_lost"))
         s_ = Section(f"scenario-{spec['name']}", f"{spec['name']}")
         s_.blocks.append(Text(spec.get("description") or ""))
         s_.blocks.append(
@@ -458,14 +452,13 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
                     "scenario_line",
                     days=L("days_for", d=days) if days else L("days_forever"),
                     programs=len(lost),
-                    program_days=float(lost["days_lost"].sum()) if "days_lost" in lost else 0.0,
-                    value=_yen(float(lost["value_lost"].sum()) if "value_lost" in lost else 0.0),
+                    program_days=program_days,
+                    value=_yen(value_lost),
                 )
             )
         )
         if len(lost):
-            shown = lost.copy()
-            fig = plot.scenario_days(_Shown(res, shown))
+            fig = plot.scenario_days(_Shown(res, lost, program_days, value_lost))
             fig.update_layout(title=f"{spec['name']}: {L('scenario_chart')}")
             s_.blocks.append(Figure(f"scenario-{spec['name']}", fig))
         s_.blocks.append(
@@ -489,8 +482,8 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
                 "description": spec.get("description"),
                 "days": days,
                 "programs_lost": len(lost),
-                "program_days": float(lost["days_lost"].sum()) if "days_lost" in lost else 0.0,
-                "value_lost": float(lost["value_lost"].sum()) if "value_lost" in lost else 0.0,
+                "program_days": program_days,
+                "value_lost": value_lost,
             }
         )
         scen_sec.children.append(s_)
@@ -551,7 +544,7 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
     step("changes")
     ch_sec = Section("changes", L("changes"))
     if prev is None:
-        earlier = run(con, "SELECT max(wave) FROM survey_wave WHERE wave < ?", [wave]).fetchone()[0]
+        earlier = _previous_wave(con, wave)
         ch_sec.blocks.append(Text(L("no_previous", wave=earlier if earlier is not None else wave)))
     else:
         d = _concerns(diff(con, prev, wave, config=options), scope)
@@ -658,11 +651,9 @@ def wave_report(con, *, wave: int, programs=None, lang: str = "ja", marking: str
 class _Shown:
     """A scenario result whose programs_lost is the report's (scoped) table."""
 
-    def __init__(self, res, lost):
-        self.scenario, self.summary, self.programs_lost = res.scenario, dict(res.summary), lost
-        self.summary["programs_lost"] = len(lost)
-        self.summary["program_days_lost"] = float(lost["days_lost"].sum()) if "days_lost" in lost else 0.0
-        self.summary["value_lost"] = float(lost["value_lost"].sum()) if "value_lost" in lost else 0.0
+    def __init__(self, res, lost, program_days: float, value_lost: float):
+        self.scenario, self.programs_lost = res.scenario, lost
+        self.summary = {**res.summary, "programs_lost": len(lost), "program_days_lost": program_days, "value_lost": value_lost}
 
 
 def plan_report(con, plan_id: str, *, wave: int, lang: str = "ja", marking: str, config=None, progress=None) -> Report:
@@ -670,8 +661,8 @@ def plan_report(con, plan_id: str, *, wave: int, lang: str = "ja", marking: str,
     from .. import plot
     from ..plan import review
 
-    options = _options(config)
-    b = _Builder(con, lang, options)
+    options = load_options(config)
+    b = _Builder(lang, options)
     L = b.L
     step = progress or (lambda name: None)
     step("review")

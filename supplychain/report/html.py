@@ -6,18 +6,16 @@ waits for it) and ``window.__reportErrors`` with any figure that failed."""
 from __future__ import annotations
 
 import functools
-import json
 import math
 from importlib import resources
 
-import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
 from ._labels import label
 from .content import Report, marking_text
 
-__all__ = ["render_html", "cell_text"]
+__all__ = ["render_html", "cell_text", "missing"]
 
 _LOADER = """
 (function () {
@@ -67,7 +65,8 @@ def _css() -> str:
     return resources.files("supplychain.report").joinpath("templates/report.css").read_text("utf-8")
 
 
-def _missing(v) -> bool:
+def missing(v) -> bool:
+    """None, pandas NA/NaT or a float NaN."""
     return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
 
 
@@ -77,7 +76,7 @@ def cell_text(v, fmt: str) -> str:
     >>> cell_text(0.1234, "pct"), cell_text(123456789.0, "yen"), cell_text(12.0, "days"), cell_text(None, "int")
     ('12.3%', '¥123,456,789', '12', '-')
     """
-    if _missing(v):
+    if missing(v):
         return "-"
     if fmt == "int":
         return f"{int(v):,}"
@@ -115,7 +114,6 @@ def render_html(report: Report, footer: list[tuple[str, str]]) -> str:
     data hash, ...)."""
     lang = report.lang
     marking = marking_text(report.marking, lang)
-    severity_words = {label(k, lang) for k in ("critical", "high", "medium", "low")}
     by_word = {label(k, lang): k for k in ("critical", "high", "medium", "low")}
     subtitle = " · ".join(f"{k} {v}" for k, v in footer[:2])
     html = _template().render(
@@ -132,22 +130,10 @@ def render_html(report: Report, footer: list[tuple[str, str]]) -> str:
         L=lambda key, **fmt: label(key, lang, **fmt),
         rows=_rows,
         figure_json=_figure_json,
-        severity_words=severity_words,
+        severity_words=set(by_word),
         severity_class=lambda v: by_word.get(v, "none"),
     )
     # the scripts are inline by construction: fail loudly if a template change ever adds a source
     if "<script src" in html or '<link rel="stylesheet"' in html:
         raise AssertionError("report HTML must not reference external scripts or styles")
     return html
-
-
-def _json_default(x):
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        return float(x)
-    return str(x)
-
-
-def manifest_json(data: dict) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=_json_default) + "\n"

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ._labels import label
 from .content import Report, marking_text
+from .html import missing
 
 __all__ = ["write_xlsx", "FORMULA_STARTS", "MAX_ROWS"]
 
@@ -128,7 +129,7 @@ class _Writer:
             r = _HEAD + 1 + i
             for j, (col, f) in enumerate(zip(cols, fmts)):
                 v = col[i]
-                if v is None or (isinstance(v, float) and math.isnan(v)):
+                if missing(v):
                     continue
                 if f in number_format and isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
                     fv = float(v)
