@@ -48,8 +48,11 @@ $(VENV)/.browser: $(VENV)/.pdf
 	$(PY) -m pip install --quiet -e '.[dev,browser,pdf]'
 	@touch $@
 
+# the suite on TEST_WORKERS processes (2: the cores of this machine and of CI), a test file to a
+# worker at a time, so each module's fixtures are built once; TEST_WORKERS=0 runs it in one
+TEST_WORKERS ?= 2
 test: lint $(VENV)/.browser
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 $(VENV)/.lab: $(VENV)/.installed jupyter/overrides.json
 	$(PY) -m pip install --quiet -e '.[dev,lab]'

@@ -7,7 +7,7 @@
 
 __version__ = "0.1.0"
 
-from . import datasets, exceptions, graph, options, plan, report, risk, scenario, screening, summary  # noqa: E402
+from . import access, audit, datasets, exceptions, export, graph, options, plan, report, risk, scenario, screening, summary  # noqa: E402
 from .db import connect  # noqa: E402
 from .graph import build_graph, supply_network  # noqa: E402
 from .survey.load import IngestResult, ingest  # noqa: E402
@@ -28,5 +28,8 @@ __all__ = [
     "options",
     "datasets",
     "exceptions",
+    "access",
+    "audit",
+    "export",
     "__version__",
 ]

@@ -28,10 +28,21 @@ def _db_path(args) -> str:
 
 
 def _connect(args, read_only=False):
-    """The database, closed when the command ends (``with _connect(args) as con:``)."""
-    from .db import connect
+    """The database, closed when the command ends (``with _connect(args) as con:``).
 
-    return closing(connect(_db_path(args), read_only=read_only))
+    Under a profile that sees only some compartments (``--config`` or ``$SUPPLYCHAIN_CONFIG``
+    with an ``[access]`` section), a reading command works on a copy restricted to them
+    (:mod:`supplychain.access`) and a command that changes the database is refused."""
+    from .db import connect
+    from .options import load_options
+
+    options = load_options(getattr(args, "config", None))
+    if options.compartments is not None and not read_only:
+        raise SupplyChainError(
+            f"the profile {options.label!r} sees only compartment(s) {', '.join(sorted(options.compartments))}: "
+            f"`{args.command}` changes the database and needs a profile that sees every compartment"
+        )
+    return closing(connect(_db_path(args), read_only=read_only, profile=options))
 
 
 def _print_issues(issues, limit: int) -> None:
@@ -112,6 +123,7 @@ def _severity_counts(f) -> str:
 
 
 def cmd_findings(args) -> int:
+    from .export import write_csv
     from .risk.registry import _stored_wave, diff, findings
 
     with _connect(args, read_only=Path(_db_path(args)).exists()) as con:
@@ -128,7 +140,8 @@ def cmd_findings(args) -> int:
                 after = f"{r.severity_b} {r.score_b:.2f}" if isinstance(r.severity_b, str) else "-"
                 print(f"{r.change:<9} {r.finding_id:<17} {before:>13} → {after:<13} {r.title}")
             if args.csv:
-                d.to_csv(args.csv, index=False)
+                write_csv(d, args.csv, con=con, what=f"findings diff {d.attrs['wave_a']} → {d.attrs['wave_b']}")
+                print(f"written to {args.csv}")
             return 0
         f = findings(
             con,
@@ -139,11 +152,12 @@ def cmd_findings(args) -> int:
             status=args.status,
             company=args.company,
         )
-    wave = int(f["wave"].iloc[0]) if len(f) else args.wave
+        wave = int(f["wave"].iloc[0]) if len(f) else args.wave
+        if args.csv:
+            write_csv(f, args.csv, con=con, what=f"findings of wave {wave}")
     print(f"risk register{f' of wave {wave}' if wave else ''}: {len(f):,} findings ({_severity_counts(f)})")
     print("\n".join(_finding_lines(f, args.top)))
     if args.csv:
-        f.to_csv(args.csv, index=False)
         print(f"written to {args.csv}")
     return 0
 
@@ -219,7 +233,7 @@ def cmd_withdrawal(args) -> int:
                 metrics = (
                     pooled.iloc[0][["roc_auc", "pr_auc", "brier", "log_loss"]].astype(float).to_dict() if len(pooled) else {}
                 )
-                save_model(model, args.save, metrics=metrics)
+                save_model(model, args.save, metrics=metrics, con=con)
                 print(f"saved the model fitted on waves {model.training_['waves']} to {args.save}")
             print()
         scores = withdrawal(con, wave=wave, model=args.model, random_state=args.seed)
@@ -236,7 +250,7 @@ def cmd_scenario(args) -> int:
 
     from . import scenario as S
 
-    with _connect(args, read_only=args.action in ("list", "show")) as con:
+    with _connect(args, read_only=args.action in ("list", "show", "run")) as con:
         if args.action == "list":
             table = S.saved(con)
             for r in table.itertuples():
@@ -626,6 +640,31 @@ def cmd_db(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    """The audit journal of the database: ``show`` its entries, ``verify`` the chain (exit 1 when
+    it is broken), ``anchor FILE`` (append the head to a file kept apart)."""
+    from . import audit
+
+    db = _db_path(args)
+    if args.action == "verify":
+        res = audit.verify(db, anchors=args.anchors)
+        print(res)
+        return 0 if res.ok else 1
+    if args.action == "anchor":
+        if not args.file:
+            print("usage: supplychain audit anchor FILE", file=sys.stderr)
+            return 2
+        head = audit.anchor(db, args.file)
+        print(f"anchored entry #{head['seq']} {head['hash']} in {args.file}")
+        return 0
+    frame = audit.show(db, action=args.action_filter, user=args.user, last=args.last or None)
+    print(f"audit journal {audit.journal_path(db)}: {len(frame):,} entries shown")
+    for r in frame.itertuples():
+        params = ", ".join(f"{k}={v}" for k, v in (r.parameters or {}).items() if not isinstance(v, dict | list))
+        print(f"#{r.seq:<5} {r.at[:19]}  {r.user:<12} {r.action:<20} {r.target or ''}" + (f"  ({params})" if params else ""))
+    return 0
+
+
 def cmd_dictionary(args) -> int:
     from .survey.schema import data_dictionary
 
@@ -648,6 +687,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="database file (default: $SUPPLYCHAIN_DB or supplychain.duckdb)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what the library does")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--profile",
+        help="user profile: a site configuration file whose [access] compartments limit what this run "
+        "may see (used as the command's --config when that is not given)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("ingest", help="load survey returns (.xlsx files, CSV folders, or folders of them)")
@@ -800,6 +844,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("paths", nargs="+", metavar="PATH", help="encrypt: SOURCE DESTINATION; info: PATH")
     s.set_defaults(func=cmd_db)
 
+    s = sub.add_parser(
+        "audit", help="the audit journal: show entries, verify the hash chain, anchor its head in a file kept apart"
+    )
+    s.add_argument("action", choices=["show", "verify", "anchor"])
+    s.add_argument("file", nargs="?", help="anchor: the file to append the head to")
+    s.add_argument("--anchors", help="verify: also check the entries anchored in this file")
+    s.add_argument("--action", dest="action_filter", help="show: only this action (ingest, score, report, ...)")
+    s.add_argument("--user", help="show: only this user")
+    s.add_argument("--last", type=int, default=50, help="show: the last N entries (default 50; 0 for all)")
+    s.set_defaults(func=cmd_audit)
+
     s = sub.add_parser("dictionary", help="write (or --check) docs/data-dictionary.md from the schema")
     s.add_argument("--out", default="docs/data-dictionary.md")
     s.add_argument("--check", action="store_true")
@@ -809,6 +864,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.profile and not getattr(args, "config", None):
+        args.config = args.profile
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

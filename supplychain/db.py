@@ -160,6 +160,14 @@ def _reference_rows(name: str) -> list[list[str]]:
     return list(csv.reader(text.splitlines()))[1:]
 
 
+def _reference_table(name: str):
+    """A shipped reference CSV as an Arrow table of text columns ``c0``, ``c1``, …"""
+    import pyarrow as pa
+
+    rows = _reference_rows(name)
+    return pa.table({f"c{i}": list(col) for i, col in enumerate(zip(*rows, strict=True))})
+
+
 def _add_new_columns(con) -> None:
     """Columns added to the schema since a database was created are added to it (nullable;
     earlier rows have no value): the schema only ever grows by columns within a version."""
@@ -208,9 +216,11 @@ def _create_schema(con) -> None:
             run(con, "INSERT INTO finding BY NAME SELECT * FROM _sc_finding")
             run(con, "DROP TABLE _sc_finding")
         if run(con, "SELECT count(*) FROM country").fetchone()[0] == 0:
-            con.executemany("INSERT INTO country VALUES (?, ?, NULLIF(?, ''))", _reference_rows("countries.csv"))
+            with registered(con, "_sc_rows", _reference_table("countries.csv")):  # one insert, not one per row
+                run(con, "INSERT INTO country SELECT c0, c1, NULLIF(c2, '') FROM _sc_rows")
         if run(con, "SELECT count(*) FROM prefecture").fetchone()[0] == 0:
-            con.executemany("INSERT INTO prefecture VALUES (?, ?, ?, ? = 'true')", _reference_rows("prefectures.csv"))
+            with registered(con, "_sc_rows", _reference_table("prefectures.csv")):
+                run(con, "INSERT INTO prefecture SELECT c0, c1, c2, c3 = 'true' FROM _sc_rows")
         found = run(con, "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if found is None:
             from . import __version__
@@ -315,7 +325,7 @@ def is_encrypted(path) -> bool:
         con.close()
 
 
-def connect(path=None, *, read_only: bool = False, encryption_key: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(path=None, *, read_only: bool = False, encryption_key: str | None = None, profile=None) -> duckdb.DuckDBPyConnection:
     """Open (or create) a supplychain database.
 
     Parameters
@@ -329,6 +339,11 @@ def connect(path=None, *, read_only: bool = False, encryption_key: str | None = 
         key is read from the file named by ``$SUPPLYCHAIN_KEY_FILE`` or from
         ``$SUPPLYCHAIN_KEY``; with neither, the file is opened unencrypted. The key is never
         logged or stored; a wrong or missing key is a clear error.
+    profile : str, Path or None
+        A user profile (a site configuration file with an ``[access]`` section; default
+        ``$SUPPLYCHAIN_CONFIG``). When it sees only some program compartments, the database is
+        opened read-only and what is returned is an in-memory copy restricted to them and
+        scored again (:func:`supplychain.access.restricted`); opening it for writing is refused.
 
     Returns
     -------
@@ -343,6 +358,28 @@ def connect(path=None, *, read_only: bool = False, encryption_key: str | None = 
     (47,)
     """
     target = ":memory:" if path is None else str(path)
+    if target != ":memory:":
+        from .options import load_options
+
+        options = load_options(profile)
+        if options.compartments is not None:
+            if not read_only:
+                raise SupplyChainError(
+                    f"the profile {options.label!r} sees only compartment(s) {', '.join(sorted(options.compartments))}: "
+                    "open the database with read_only=True (a restricted copy is returned)"
+                )
+            from .access import restricted
+
+            source = _open(target, True, encryption_key)
+            try:
+                return restricted(source, options)
+            finally:
+                source.close()
+    return _open(target, read_only, encryption_key)
+
+
+def _open(target: str, read_only: bool, encryption_key: str | None) -> duckdb.DuckDBPyConnection:
+    """The database ``target`` itself (no profile applied), with its schema when writable."""
     if read_only and target == ":memory:":
         raise SupplyChainError("read_only=True needs a database file, got an in-memory database")
     if read_only and not Path(target).exists():

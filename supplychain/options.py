@@ -55,6 +55,10 @@ class Options:
     register: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
     #: The ``[report]`` section: marking, language, table sizes (see :mod:`supplychain.report`).
     report: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
+    #: The ``[audit]`` section: the user recorded and where the journal is (:mod:`supplychain.audit`).
+    audit: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
+    #: Compartments this reader may see (``[access]``); None sees them all (:mod:`supplychain.access`).
+    compartments: frozenset[str] | None = None
 
     def country_group(self, country: str | None) -> str:
         """``domestic``, ``concern``, ``allied``, ``other`` or ``unknown`` (not reported)."""
@@ -165,6 +169,8 @@ def load_options(config: str | Path | Options | None = None) -> Options:
         raise SupplyChainError(f"{where}: timing.switch_days and timing.requalification_months must be numbers >= 0")
     register = _register(raw.get("register", {}), where)
     report = _report(raw.get("report", {}), where)
+    audit = _audit(raw.get("audit", {}), where)
+    compartments = _compartments(raw.get("access", {}), where)
     return Options(
         label=label,
         home=str(countries.get("home", "JP")),
@@ -178,6 +184,8 @@ def load_options(config: str | Path | Options | None = None) -> Options:
         requalification_months=float(requal),
         register=register,
         report=report,
+        audit=audit,
+        compartments=compartments,
     )
 
 
@@ -195,6 +203,32 @@ def _register(section, where: str) -> types.MappingProxyType:
     if not out["critical"] >= out["high"] >= out["medium"]:
         raise SupplyChainError(f"{where}: register bands must satisfy critical >= high >= medium")
     return types.MappingProxyType(out)
+
+
+def _audit(section, where: str) -> types.MappingProxyType:
+    """The ``[audit]`` section checked: ``user`` and ``journal``, text."""
+    known = _parsed_defaults().get("audit", {})
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise SupplyChainError(f"{where}: unknown audit setting(s) {unknown}; the settings are {sorted(known)}")
+    out = {**known, **section}
+    bad = {k: v for k, v in out.items() if not isinstance(v, str)}
+    if bad:
+        raise SupplyChainError(f"{where}: audit settings must be text, got {bad}")
+    return types.MappingProxyType(out)
+
+
+def _compartments(section, where: str) -> frozenset[str] | None:
+    """The ``[access]`` section: a list of compartment codes, ``"*"`` for all (None)."""
+    unknown = sorted(set(section) - {"compartments"})
+    if unknown:
+        raise SupplyChainError(f"{where}: unknown access setting(s) {unknown}; the setting is 'compartments'")
+    values = section.get("compartments", ["*"])
+    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise SupplyChainError(f'{where}: access.compartments must be a list of compartment codes or ["*"], got {values!r}')
+    if "*" in values:
+        return None
+    return frozenset(v.strip() for v in values)
 
 
 def _report(section, where: str) -> types.MappingProxyType:

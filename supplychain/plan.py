@@ -48,7 +48,6 @@ plan. Without a stored register the findings are the program's chokepoints
 
 from __future__ import annotations
 
-import getpass
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import audit
 from .db import registered, run, transaction
 from .exceptions import SupplyChainError
 from .risk.withdrawal import CYBER_MEASURES
@@ -235,6 +235,7 @@ def load_plans(con, path) -> int:
     measure_rows = measures[
         ["plan_id", "measure_id", "measure_type", "action", "part_id", "supplier_id", "days", "cost_jpy", "description"]
     ]
+    user = audit.current_user()
     with transaction(con):
         ids = plan_rows["plan_id"].tolist()
         run(con, "DELETE FROM plan_measure WHERE list_contains(?, plan_id)", [ids])
@@ -255,8 +256,9 @@ def load_plans(con, path) -> int:
         run(
             con,
             "INSERT INTO audit_log VALUES (now(), ?, 'plans_loaded', ?, NULL)",
-            [getpass.getuser(), f"{path.name}: {len(ids)} plans"],
+            [user, f"{path.name}: {len(ids)} plans"],
         )
+    audit.record(con, "plans_loaded", str(path), inputs={str(path): audit.digest(path)}, outputs={"plans": len(ids)}, user=user)
     return len(plan_rows)
 
 

@@ -19,10 +19,14 @@ with another source of each part does not.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from . import audit
 from .exceptions import SupplyChainError
 from .graph import SupplyNetwork, _csr_rows
 from .options import load_options
@@ -736,6 +740,18 @@ def run(
     result.program_days = pd.DataFrame(
         {"program": net.column("programs", "program_id")[lost], "days_lost": prog_days[lost], "value_lost": prog_value[lost]}
     )
+    if con is not None:
+        audit.record(
+            con,
+            "scenario_run",
+            s["name"],
+            parameters={"wave": net.wave, "scenario": json.loads(_jsonable(s)), "capacity": capacity, "config": options.label},
+            inputs={"submissions": audit.submissions_digest(con, net.wave)},
+            outputs={
+                "summary": {k: v for k, v in summary.items() if k != "notes"},
+                "programs": audit.frame_digest(result.program_days),
+            },
+        )
     return result
 
 
@@ -929,7 +945,11 @@ def read(path) -> list[dict]:
 
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise SupplyChainError(f"{path}: {path.stat().st_size:,} bytes; a scenario file may be at most {MAX_FILE_BYTES:,}")
         text = path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise SupplyChainError(f"{path}: not UTF-8 text") from None
     except OSError as e:
         raise SupplyChainError(f"{path}: cannot read ({e.strerror})") from None
     kind = path.suffix.lower()
@@ -939,9 +959,7 @@ def read(path) -> list[dict]:
         if kind == ".json":
             data = json.loads(text)
         else:
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_ScenarioLoader)  # noqa: S506 (a SafeLoader without aliases)
     except Exception as e:  # json.JSONDecodeError, yaml.YAMLError
         raise SupplyChainError(f"{path}: not valid {kind[1:].upper()}: {e}") from None
     items = data if isinstance(data, list) else [data]
@@ -954,6 +972,23 @@ def read(path) -> list[dict]:
     return out
 
 
+#: Largest scenario file read (scenarios are a few lines; lists of companies a few MiB at most).
+MAX_FILE_BYTES = 16 * 1024**2
+
+
+class _ScenarioLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases: ``*name`` can make a few lines stand for billions of
+    items ("billion laughs"), and a scenario never needs one."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(
+                f"aliases (*{event.anchor}) are not allowed in a scenario file (line {event.start_mark.line + 1})"
+            )
+        return super().compose_node(parent, index)
+
+
 def _jsonable(s: dict) -> str:
     import json
 
@@ -963,20 +998,22 @@ def _jsonable(s: dict) -> str:
 def save(con, scenario) -> str:
     """Save ``scenario`` (checked first) under its name, replacing one of that name; returns
     the name. Recorded in the audit log."""
-    import getpass
-
     from .db import run as sql
     from .db import transaction
 
     s = normalize(scenario)
+    user = audit.current_user()
     with transaction(con):
         sql(con, "DELETE FROM scenario WHERE name = ?", [s["name"]])
         sql(
             con,
             "INSERT INTO scenario VALUES (?, ?, ?::JSON, now(), ?)",
-            [s["name"], s["description"], _jsonable(s), getpass.getuser()],
+            [s["name"], s["description"], _jsonable(s), user],
         )
-        sql(con, "INSERT INTO audit_log VALUES (now(), ?, 'scenario_saved', ?, NULL)", [getpass.getuser(), s["name"]])
+        sql(con, "INSERT INTO audit_log VALUES (now(), ?, 'scenario_saved', ?, NULL)", [user, s["name"]])
+    audit.record(
+        con, "scenario_saved", s["name"], parameters={"scenario": hashlib.sha256(_jsonable(s).encode()).hexdigest()}, user=user
+    )
     return s["name"]
 
 

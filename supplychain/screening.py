@@ -36,7 +36,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
-import getpass
 import hashlib
 import io
 import json
@@ -47,8 +46,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import audit
 from .db import registered, run, transaction
-from .exceptions import SupplyChainError
+from .exceptions import SupplyChainError, SurveyReadError
 from .options import load_options
 from .survey.normalize import nfkc, normalize_company_name, strip_company_forms
 
@@ -163,7 +163,17 @@ def _split_aliases(text: str | None) -> list[str]:
 
 
 def _read_rows(path: Path) -> list[list[str]]:
-    """Rows of the first sheet of a workbook, or of a CSV file (UTF-8, else Shift_JIS)."""
+    """Rows of the first sheet of a workbook, or of a CSV file (UTF-8, else Shift_JIS); a file
+    over the survey reader's limits (size, zip bomb, sheet span) is refused like a survey file."""
+    from .survey.read import _check_size, _check_workbook
+
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            _check_workbook(path)
+        else:
+            _check_size(path)
+    except SurveyReadError as exc:
+        raise SupplyChainError(f"{path}: {exc.reason}") from None
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         from python_calamine import CalamineWorkbook
 
@@ -175,9 +185,14 @@ def _read_rows(path: Path) -> list[list[str]]:
     raw = path.read_bytes()
     for encoding in ("utf-8-sig", "cp932"):
         try:
-            return list(csv.reader(io.StringIO(raw.decode(encoding))))
+            text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            return list(reader)
+        except csv.Error as exc:
+            raise SupplyChainError(f"{path}: malformed CSV near line {reader.line_num}: {exc}") from None
     raise SupplyChainError(f"{path}: neither UTF-8 nor Shift_JIS text")
 
 
@@ -269,36 +284,58 @@ _FTM_THINGS = {"Company", "Organization", "LegalEntity", "PublicBody", "Person"}
 
 def _read_opensanctions(path: Path) -> pd.DataFrame:
     out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                entity = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SupplyChainError(f"{path}: line {n} is not JSON ({exc.msg}); expected FollowTheMoney JSON lines") from None
-            if entity.get("schema") not in _FTM_THINGS:
-                continue
-            props = entity.get("properties", {})
-            names = props.get("name") or [entity.get("caption")]
-            names = [x for x in names if x]
-            if not names:
-                continue
-            aliases = [*names[1:], *props.get("alias", []), *props.get("previousName", []), *props.get("weakAlias", [])]
-            country = (props.get("country") or props.get("jurisdiction") or [None])[0]
-            topics = ", ".join(props.get("topics", []))
-            datasets = ", ".join(entity.get("datasets", []))
-            out.append(
-                {
-                    "entry_id": entity.get("id") or f"line {n}",
-                    "name": names[0],
-                    "aliases": list(dict.fromkeys(a for a in aliases if a and a != names[0])),
-                    "country": country.upper() if isinstance(country, str) and len(country) == 2 else None,
-                    "entity_type": entity["schema"].casefold(),
-                    "reason": "; ".join(x for x in (topics, datasets) if x) or "OpenSanctions",
-                }
-            )
+    n = 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, start=1):  # noqa: B007 (n names the line of a decoding error)
+                if not line.strip():
+                    continue
+                try:
+                    entity = json.loads(line)
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+                    raise SupplyChainError(f"{path}: line {n} is not JSON ({why}); expected FollowTheMoney JSON lines") from None
+                if not isinstance(entity, dict):
+                    raise SupplyChainError(
+                        f"{path}: line {n} is a JSON {type(entity).__name__}, not an entity object; expected FollowTheMoney JSON lines"
+                    )
+                entry = _ftm_entry(entity, n)
+                if entry is not None:
+                    out.append(entry)
+    except UnicodeDecodeError as exc:
+        raise SupplyChainError(f"{path}: line {n + 1} is not UTF-8 text ({exc.reason})") from None
     return pd.DataFrame(out, columns=ENTRY_COLUMNS)
+
+
+def _texts(value) -> list[str]:
+    """A FollowTheMoney property value as a list of texts (anything else dropped)."""
+    values = value if isinstance(value, list) else [value]
+    return [v.strip() for v in values if isinstance(v, str) and v.strip()]
+
+
+def _ftm_entry(entity: dict, n: int) -> dict | None:
+    """One FollowTheMoney entity as a screening entry; None when it is not a party or has no name."""
+    schema = entity.get("schema")
+    if not isinstance(schema, str) or schema not in _FTM_THINGS:
+        return None
+    props = entity.get("properties")
+    props = props if isinstance(props, dict) else {}
+    names = _texts(props.get("name")) or _texts(entity.get("caption"))
+    if not names:
+        return None
+    aliases = [*names[1:], *_texts(props.get("alias")), *_texts(props.get("previousName")), *_texts(props.get("weakAlias"))]
+    country = (_texts(props.get("country")) or _texts(props.get("jurisdiction")) or [None])[0]
+    topics = ", ".join(_texts(props.get("topics")))
+    datasets = ", ".join(_texts(entity.get("datasets")))
+    entry_id = entity.get("id")
+    return {
+        "entry_id": entry_id if isinstance(entry_id, str) and entry_id else f"line {n}",
+        "name": names[0],
+        "aliases": list(dict.fromkeys(a for a in aliases if a != names[0])),
+        "country": country.upper() if isinstance(country, str) and len(country) == 2 else None,
+        "entity_type": schema.casefold(),
+        "reason": "; ".join(x for x in (topics, datasets) if x) or "OpenSanctions",
+    }
 
 
 def _guess_format(path: Path) -> str:
@@ -351,8 +388,9 @@ def load_list(con, path, *, format: str | None = None, list_name: str | None = N
         run(
             con,
             "INSERT INTO audit_log VALUES (now(), ?, 'screening_list_loaded', ?, to_json(?::STRUCT(file VARCHAR, entries BIGINT)))",
-            [getpass.getuser(), name, {"file": str(path), "entries": len(frame)}],
+            [audit.current_user(), name, {"file": str(path), "entries": len(frame)}],
         )
+    audit.record(con, "screening_list_loaded", name, inputs={str(path): audit.digest(path)}, outputs={"entries": len(frame)})
     log.info("loaded %d entries of %s from %s", len(frame), name, path)
     return len(frame)
 
@@ -535,7 +573,7 @@ def decide(con, hit_id: str, decision: str, *, user: str | None = None, note: st
     found = run(con, "SELECT status FROM screening_hit WHERE hit_id = ?", [hit_id]).fetchone()
     if found is None:
         raise SupplyChainError(f"no screening hit {hit_id!r}; see `supplychain screen`")
-    user = user or getpass.getuser()
+    user = user or audit.current_user()
     with transaction(con):
         run(
             con,
@@ -547,3 +585,6 @@ def decide(con, hit_id: str, decision: str, *, user: str | None = None, note: st
             "INSERT INTO audit_log VALUES (now(), ?, 'screening_decision', ?, to_json(?::STRUCT(decision VARCHAR, previous VARCHAR, note VARCHAR)))",
             [user, hit_id, {"decision": decision, "previous": found[0], "note": note}],
         )
+    audit.record(
+        con, "screening_decision", hit_id, parameters={"decision": decision, "previous": found[0], "note": note}, user=user
+    )

@@ -5,6 +5,7 @@ labels), the XLSX in openpyxl (a planted formula stays text), and the scheduling
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -22,6 +23,7 @@ import pytest
 from markupsafe import escape
 
 import supplychain as sc
+from supplychain.cli import main
 from supplychain.exceptions import SupplyChainError
 from supplychain.report.build import _lock
 from supplychain.risk.score import score
@@ -117,6 +119,14 @@ def test_a_planted_formula_is_inert_text_in_the_xlsx(tmp_path):
     html = res.files["html"].read_text("utf-8")
     assert "=HYPERLINK(&#34;http://example.invalid/x&#34;" in html
     assert '<a href="http://example.invalid' not in html
+    # and in the CSV export the cell starts with an apostrophe; numbers stay numbers
+    out = tmp_path / "findings.csv"
+    assert main(["--db", str(tmp_path / "tiny.duckdb"), "-q", "findings", "--csv", str(out)]) == 0
+    rows = list(csv.DictReader(out.read_text("utf-8-sig").splitlines()))
+    names = {r["company_name"] for r in rows}
+    assert "'" + PLANTED in names and PLANTED not in names
+    assert all(not v.startswith(("=", "+", "@")) for r in rows for v in r.values())
+    assert {float(r["score"]) for r in rows} == {float(s) for (s,) in con.execute("SELECT score FROM finding").fetchall()}
 
 
 def test_programs_restrict_every_section(report_db, tmp_path):

@@ -1,6 +1,8 @@
 """The withdrawal model against its baselines, on synthetic waves whose withdrawals come from a
 known process (supplychain.datasets.WITHDRAWAL_DRIVERS), and its parts worked out by hand."""
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -174,7 +176,10 @@ def test_save_and_load_without_pickle(panel, tmp_path):
 def test_withdrawal_uses_a_saved_model(panel_db, tmp_path):
     con = panel_db[0]
     train = sc.risk.withdrawal_panel(con, before=2026).dropna(subset=["withdraws"])
-    path = save_model(WithdrawalModel().fit(train, train["withdraws"]), tmp_path / "m.skops")
+    path = save_model(WithdrawalModel().fit(train, train["withdraws"]), tmp_path / "m.skops", con=con)
+    fit = sc.audit.show(con, action="model_fit").iloc[-1]  # the fit is in the audit journal, with the file's hash
+    assert fit["outputs"] == {str(path): hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert fit["parameters"]["training_waves"] == [2022, 2023, 2024, 2025]
     fitted = sc.risk.withdrawal(con, wave=2026)  # fits on 2022–2025 itself
     saved = sc.risk.withdrawal(con, wave=2026, model=path)
     assert saved["method"].iloc[0].startswith("model (saved")

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, audit
 from ..db import run
 from ..exceptions import SupplyChainError
 from ._labels import LANGS, label
@@ -118,14 +118,6 @@ def _manifest_json(data: dict) -> str:
     from ..risk.registry import _json_default  # strict JSON: numpy numbers as numbers, NaN as null
 
     return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=_json_default) + "\n"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _latest_manifest(out: Path, link: str) -> dict | None:
@@ -240,7 +232,8 @@ def _build(
                 return ReportResult(
                     path, skipped=True, fingerprint=fingerprint, seconds=time.perf_counter() - t0, manifest=previous
                 )
-            report = gather(step)
+            with audit.part_of("report"):  # its scenario runs are parts of this report's entry
+                report = gather(step)
             params["previous_wave"] = report.meta.get("previous_wave")
             generated = now_iso()
             footer = _footer(report, params, digest, generated)
@@ -274,7 +267,11 @@ def _build(
                     "generated_at": generated,
                     "version": __version__,
                     "parameters": params,
-                    "files": {k: {"name": p.name, "sha256": _sha256(p), "bytes": p.stat().st_size} for k, p in files.items()},
+                    "files": {
+                        k: {"name": p.name, "sha256": audit.digest(p), "bytes": p.stat().st_size} for k, p in files.items()
+                    },
+                    # the audit journal's newest entry when this was built: an anchor kept apart
+                    "audit_head": audit.head(con),
                 }
                 (tmp / "manifest.json").write_text(_manifest_json(manifest), "utf-8")
                 for p in tmp.iterdir():
@@ -288,6 +285,14 @@ def _build(
                 raise
             if bar is not None:
                 bar.update(1)
+            audit.record(
+                con,
+                "report",
+                str(final),
+                parameters=params,
+                inputs={"database": digest},
+                outputs={p.name: manifest["files"][k]["sha256"] for k, p in files.items()},
+            )
             seconds = time.perf_counter() - t0
             log.info("report: published %s in %.1f s", final, seconds)
             return ReportResult(
@@ -325,6 +330,7 @@ def _common(con, kind, wave, lang, marking, config, formats):
         "marking": marking,
         "formats": list(formats),
         "configuration": options.label,
+        "compartments": "all" if options.compartments is None else sorted(options.compartments),
         "report_settings": {k: v for k, v in options.report.items() if k != "marking"},
     }
     return options, params
@@ -360,7 +366,29 @@ def build(
 
     The wave must have been scored (``supplychain score``): the report reads the stored register
     and results; it runs the standard and saved scenarios and reviews the loaded plans itself.
+
+    Under a profile that sees only some compartments (``[access]`` of ``config``), the report is
+    built from a copy of the database restricted to them and scored again
+    (:func:`supplychain.access.scoped`): it holds nothing from the other compartments.
     """
+    with _scoped(con, config, progress) as con:
+        return _build_wave(con, wave, out, formats, programs, lang, marking, config, if_changed, wait, progress)
+
+
+@contextlib.contextmanager
+def _scoped(con, config, progress):
+    """``con``, or the copy restricted to the profile's compartments (closed afterwards)."""
+    from ..access import scoped
+
+    view = scoped(con, config, progress=progress)
+    try:
+        yield view
+    finally:
+        if view is not con:
+            view.close()
+
+
+def _build_wave(con, wave, out, formats, programs, lang, marking, config, if_changed, wait, progress) -> ReportResult:
     options, params = _common(con, "wave", wave, lang, marking, config, formats)
     programs = sorted(set([programs] if isinstance(programs, str) else programs)) if programs is not None else None
     params["programs"] = programs
@@ -400,7 +428,13 @@ def build_plan(
     """Build the review pack of Stable Manufacturing Plan ``plan_id`` on ``wave`` (the plan
     against its program's scenarios and register findings; see :func:`supplychain.plan.review`)
     in the same formats, published like :func:`build` under ``plan-<id>`` names
-    (``out``/latest-plan-<id> points at the newest)."""
+    (``out``/latest-plan-<id> points at the newest). Under a restricted profile, built from the
+    restricted copy like :func:`build` (a plan of a program outside it is not found)."""
+    with _scoped(con, config, progress) as con:
+        return _build_plan(con, plan_id, wave, out, formats, lang, marking, config, if_changed, wait, progress)
+
+
+def _build_plan(con, plan_id, wave, out, formats, lang, marking, config, if_changed, wait, progress) -> ReportResult:
     options, params = _common(con, "plan", wave, lang, marking, config, formats)
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(plan_id))
     params.update(plan_id=str(plan_id), programs=None)

@@ -15,14 +15,13 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..export import FORMULA_STARTS
 from ._labels import label
 from .content import Report, marking_text
 from .html import missing
 
 __all__ = ["write_xlsx", "FORMULA_STARTS", "MAX_ROWS"]
 
-#: First characters that make a spreadsheet read a cell as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: Data rows per sheet (Excel's limit is 1,048,576 rows; the rest go on continuation sheets).
 MAX_ROWS = 1_000_000
 _MAX_CELL = 32_767  # Excel's limit of characters in a cell

@@ -51,7 +51,6 @@ and ``closed`` reopened as ``open`` with a note (it is back). :func:`diff` compa
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import logging
@@ -60,6 +59,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from .. import audit
 from ..db import registered, run, transaction
 from ..exceptions import SupplyChainError
 from ..graph import _check_wave
@@ -948,7 +948,7 @@ def register(
 
 def _store(con, frame: pd.DataFrame, wave: int) -> pd.DataFrame:
     """Write ``frame`` as the register of ``wave``, carrying triage (see the module docstring)."""
-    user = getpass.getuser()
+    user = audit.current_user()
     cols = ", ".join(COLUMNS)
     with transaction(con), registered(con, "_sc_register", frame[COLUMNS]):
         run(
@@ -991,6 +991,14 @@ def _store(con, frame: pd.DataFrame, wave: int) -> pd.DataFrame:
             "INSERT INTO audit_log VALUES (now(), ?, 'register_written', ?, ?)",
             [user, f"wave {wave}", json.dumps({"findings": len(frame), "reopened": reopened})],
         )
+    audit.record(
+        con,
+        "register_written",
+        f"wave {wave}",
+        parameters={"wave": wave, "rules": RULES_VERSION},
+        outputs={"findings": len(frame), "reopened": int(reopened), "register": audit.frame_digest(frame[COLUMNS])},
+        user=user,
+    )
     # the triage as stored, beside the frame (reading the whole register back would double it)
     triage = run(con, f"SELECT finding_id, {', '.join(TRIAGE)} FROM finding WHERE wave = ?", [wave]).df()
     triage = triage.set_index("finding_id").reindex(frame["finding_id"])
@@ -1084,7 +1092,7 @@ def set_finding(
         raise SupplyChainError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
     if status is None and owner is None and note is None:
         raise SupplyChainError("nothing to set: give a status, an owner or a note")
-    user = user or getpass.getuser()
+    user = user or audit.current_user()
     sql = "SELECT wave, status, owner, notes FROM finding WHERE finding_id = ?"
     params = [finding_id]
     if wave is not None:
@@ -1114,6 +1122,7 @@ def set_finding(
             "INSERT INTO audit_log VALUES (now(), ?, 'finding_set', ?, ?)",
             [user, finding_id, json.dumps(detail, ensure_ascii=False)],
         )
+    audit.record(con, "finding_set", finding_id, parameters=detail, user=user)
     return {"finding_id": finding_id, "wave": at_wave, "status": new_status, "owner": new_owner, "notes": new_notes}
 
 

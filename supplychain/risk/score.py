@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import pandas as pd
 
+from .. import audit
 from ..db import registered, run, transaction
 from ..graph import _check_wave, quality_findings, supply_network
+from ..options import load_options
 from ..survey.schema import tables
 from .esri import esri
 from .foreign import country_concentration, foreign_exposure
@@ -89,11 +92,28 @@ def score(con, *, wave: int, with_esri: bool = True, progress: bool = False, mod
             run(con, f'DELETE FROM "{name}" WHERE wave = ?', [wave])
             with registered(con, "_sc_result", frame[cols]):
                 run(con, f'INSERT INTO "{name}" (wave, {", ".join(cols)}) SELECT ?, * FROM _sc_result', [wave])
-    reg, seconds = timed(
-        "register", lambda: register(con, wave=wave, network=network, results=results, config=config, model=model)
-    )
+    with audit.part_of("score"):
+        reg, seconds = timed(
+            "register", lambda: register(con, wave=wave, network=network, results=results, config=config, model=model)
+        )
     reg.attrs["seconds"] = seconds
     results["finding"] = reg
+    audit.record(
+        con,
+        "score",
+        f"wave {wave}",
+        parameters={
+            "wave": wave,
+            "with_esri": with_esri,
+            "model": None if model is None else str(model) if isinstance(model, str | os.PathLike) else type(model).__name__,
+            "config": load_options(config).label,
+        },
+        inputs={
+            "submissions": audit.submissions_digest(con, wave),
+            **({str(model): audit.digest(model)} if isinstance(model, str | os.PathLike) else {}),
+        },
+        outputs={name: {"rows": len(f), "sha256": audit.frame_digest(f)} for name, f in results.items()},
+    )
     if bar is not None:
         bar.close()
     return results

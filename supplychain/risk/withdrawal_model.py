@@ -605,10 +605,11 @@ def validate(
 # persistence
 
 
-def save_model(model: WithdrawalModel, path, *, metrics: dict | None = None) -> Path:
+def save_model(model: WithdrawalModel, path, *, metrics: dict | None = None, con=None) -> Path:
     """Write a fitted :class:`WithdrawalModel` to ``path`` with skops (no pickle), its metadata
     (training waves, features, schema version, software, parameters and ``metrics`` if given)
-    inside. Returns the path."""
+    inside. ``con``: the database it was fitted on, whose audit journal records the fit (with
+    the file's hash). Returns the path."""
     import skops.io as sio
 
     if not hasattr(model, "pipeline_"):
@@ -619,6 +620,19 @@ def save_model(model: WithdrawalModel, path, *, metrics: dict | None = None) -> 
         }
     path = Path(path)
     sio.dump(model, path)
+    if con is not None:
+        from .. import audit
+
+        meta = model.metadata_
+        audit.record(
+            con,
+            "model_fit",
+            str(path),
+            parameters={
+                k: meta[k] for k in ("model_format", "training_waves", "training_rows", "params", "metrics") if k in meta
+            },
+            outputs={str(path): audit.digest(path)},
+        )
     return path
 
 

@@ -14,7 +14,6 @@ summarised in ``ingest_log``.
 
 from __future__ import annotations
 
-import getpass
 import logging
 import threading
 from collections import deque
@@ -25,10 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import audit
 from ..db import literal, register_function, registered, run, transaction
 from ..exceptions import IngestError, SupplyChainError, SurveyReadError
 from .normalize import normalize_company_name
-from .read import RawWorkbook, file_sha256, read_survey
+from .read import MAX_FILE_BYTES, RawWorkbook, file_sha256, read_survey
 from .resolve import NameIndex, resolve_companies
 from .schema import sheets
 from .schema import tables as tables_schema
@@ -213,24 +213,46 @@ def ingest(
     pending_rows = 0
     names = NameIndex()  # names of the companies seen, for the similar-name search of every batch
 
+    unchanged: list[int] = []
+
     def flush() -> None:
         nonlocal pending_rows
         if pending:
             _ingest_batch(con, pending, results, wave=wave, strict=strict, names=names)
             if bar is not None:
                 bar.update(len(pending))
-            pending.clear()
+        if pending or unchanged:  # committed: one audit entry for the batch
+            done = sorted([i for i, *_ in pending] + unchanged)
+            audit.record(
+                con,
+                "ingest",
+                f"{len(done)} file(s)",
+                parameters={"wave": wave, "strict": strict},
+                inputs={str(files[i]): shas[i] for i in done if isinstance(shas[i], str)},
+                outputs={
+                    str(files[i]): {
+                        "status": results[i].status,
+                        "wave": results[i].wave,
+                        "submission_id": results[i].submission_id,
+                        "rows_loaded": results[i].rows_loaded,
+                        "rows_refused": results[i].rows_refused,
+                    }
+                    for i in done
+                },
+            )
+        pending.clear()
+        unchanged.clear()
         pending_rows = 0
 
-    shas: list[str | OSError | None] = []
+    shas: list[str | OSError | SurveyReadError | None] = []
     for path in files:
-        try:
-            shas.append(file_sha256(path) if path.exists() else None)
-        except OSError as exc:
+        try:  # a file over the size limit is refused before it is hashed (reading it would take long)
+            shas.append(file_sha256(path, limit=MAX_FILE_BYTES) if path.exists() else None)
+        except (OSError, SurveyReadError) as exc:
             shas.append(exc)
     earlier = _earlier_submissions(con, [s for s in shas if isinstance(s, str)])
     # files are read by a helper thread while the database works on the previous batch
-    to_read = deque(i for i, s in enumerate(shas) if not isinstance(s, OSError) and s not in earlier)
+    to_read = deque(i for i, s in enumerate(shas) if not isinstance(s, Exception) and s not in earlier)
     reads: dict[int, Future] = {}
     waiting = _ReadAhead()
     seen: set[str] = set()
@@ -246,6 +268,9 @@ def ingest(
         read_ahead()
         for i, path in enumerate(files):
             sha = shas[i]
+            if isinstance(sha, SurveyReadError):
+                pending.append((i, path, None, sha))
+                continue
             if isinstance(sha, OSError):
                 pending.append((i, path, None, SurveyReadError(path, f"cannot read: {sha}")))
                 continue
@@ -272,6 +297,7 @@ def ingest(
                     submission_id=sid,
                     message=f"{why}; nothing to do",
                 )
+                unchanged.append(i)
                 if bar is not None:
                     bar.update(1)
                 continue
@@ -471,7 +497,7 @@ def _refuse(con, path, sha, wave, respondent, issues: pd.DataFrame, message: str
                 fmt,
                 int(issues["row"].nunique()),
                 message,
-                getpass.getuser(),
+                audit.current_user(),
             ],
         )
         _write_issues(con, sid, wave, path, issues)
@@ -716,7 +742,7 @@ def _load(con, group: list[_Member], names: NameIndex) -> list[FileResult]:
                     replaced,
                     ", ".join(v.raw.extra_columns) or None,
                     message,
-                    getpass.getuser(),
+                    audit.current_user(),
                 )
             )
             out.append(

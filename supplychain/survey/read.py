@@ -6,6 +6,15 @@ that a malformed cell becomes a rejected row with a reason, never an exception h
 
 A file that cannot be read at all (not a workbook, a missing required sheet, a missing header,
 an encoding that is neither UTF-8 nor Shift_JIS) raises :class:`~supplychain.exceptions.SurveyReadError`.
+
+Hostile files are refused before they can take the machine's memory or time, with the limit
+they broke in the message: a file larger than :data:`MAX_FILE_BYTES`; a workbook whose parts
+inflate beyond :data:`MAX_INFLATED_BYTES` in all, or at a ratio beyond
+:data:`MAX_INFLATE_RATIO` (a zip bomb; measured while inflating, never trusting the sizes the
+archive declares); a sheet spanning more than :data:`MAX_COLUMNS` columns or
+:data:`MAX_CELLS` cells (checked from the cell references before the sheet is read, so a lone
+cell at XFD1048576 cannot make the reader allocate a billion empty cells); a CSV line with
+more than :data:`MAX_COLUMNS` fields. A survey return is far below each of them.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ import io
 import logging
 import re
 import unicodedata
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +42,97 @@ __all__ = ["RawSheet", "RawWorkbook", "read_survey", "file_sha256", "header_key"
 log = logging.getLogger(__name__)
 
 _PAREN = re.compile(r"\([^)]*\)$")
+
+#: Largest file read (an ``.xlsx``, or one CSV of a folder): 512 MiB.
+MAX_FILE_BYTES = 512 * 1024**2
+#: Largest total the parts of a workbook may inflate to: 1 GiB.
+MAX_INFLATED_BYTES = 1024**3
+#: Largest inflation ratio of a workbook's parts beyond their first 16 MiB (zip bombs reach 1000:1;
+#: XML of real sheets about 10:1).
+MAX_INFLATE_RATIO = 200
+#: Most columns a sheet may span (the contract has at most 30; extra columns are ignored).
+MAX_COLUMNS = 1_000
+#: Most cells (rows × columns spanned) a sheet may hold: 20 million.
+MAX_CELLS = 20_000_000
+_CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"')
+_ROW_REF = re.compile(rb'<(?:\w+:)?row\b[^>]*?\br="([0-9]{1,7})"')
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def _check_size(path: Path, *, sheet: str | None = None) -> None:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SurveyReadError(
+            path,
+            f"file is {size / 1024**2:,.0f} MiB, more than the {MAX_FILE_BYTES / 1024**2:,.0f} MiB a survey return may be; "
+            "split it, or check it is the right file",
+            sheet=sheet,
+        )
+
+
+def _check_workbook(path: Path) -> dict[str, tuple[int, int]]:
+    """Inflate every part of the workbook once, counting (never holding) its bytes: refuse a zip
+    bomb and a sheet that spans too much. Returns each worksheet part's (rows, columns) spanned."""
+    _check_size(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SurveyReadError(path, f"not a readable Excel workbook (not a zip archive: {exc})") from None
+    spans: dict[str, tuple[int, int]] = {}
+    total = packed = 0
+    with archive:
+        members = archive.infolist()
+        if len(members) > 10_000:
+            raise SurveyReadError(path, f"not a survey workbook: the archive holds {len(members):,} parts")
+        for info in members:
+            sheet_part = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
+            rows = cols = 0
+            tail = b""
+            packed += info.compress_size
+            try:
+                with archive.open(info) as f:
+                    while chunk := f.read(1 << 20):
+                        total += len(chunk)
+                        if total > MAX_INFLATED_BYTES:
+                            raise SurveyReadError(
+                                path,
+                                f"refused: its parts inflate to more than {MAX_INFLATED_BYTES / 1024**3:.0f} GiB "
+                                "(a zip bomb, or not a survey return)",
+                            )
+                        if total > 16 * 1024**2 and total > MAX_INFLATE_RATIO * max(packed, 1):
+                            raise SurveyReadError(
+                                path,
+                                f"refused: its parts inflate more than {MAX_INFLATE_RATIO}:1 "
+                                f"({info.filename}; a zip bomb, or not a survey return)",
+                            )
+                        if sheet_part:
+                            text = tail + chunk
+                            for m in _ROW_REF.finditer(text):
+                                rows = max(rows, int(m.group(1)))
+                            for m in _CELL_REF.finditer(text):
+                                cols = max(cols, _column_number(m.group(1)))
+                                rows = max(rows, int(m.group(2)))
+                            tail = text[-256:]  # a reference cut by the chunk boundary is seen whole next time
+            except SurveyReadError:
+                raise
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+                raise SurveyReadError(path, f"not a readable Excel workbook ({info.filename}: {exc})") from None
+            if sheet_part:
+                spans[info.filename] = (rows, cols)
+                if cols > MAX_COLUMNS or rows * cols > MAX_CELLS:
+                    raise SurveyReadError(
+                        path,
+                        f"refused: a sheet ({info.filename}) spans {rows:,} rows × {cols:,} columns; a survey sheet may "
+                        f"span at most {MAX_COLUMNS:,} columns and {MAX_CELLS:,} cells (delete the stray cells far "
+                        "below or to the right of the data)",
+                    )
+    return spans
 
 
 @dataclass
@@ -91,11 +193,14 @@ def _sheet_lookup() -> dict[str, str]:
     return out
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, or of a CSV folder (its ``*.csv`` files' names and bytes, sorted)."""
+def file_sha256(path: Path, *, limit: int | None = None) -> str:
+    """SHA-256 of a file, or of a CSV folder (its ``*.csv`` files' names and bytes, sorted).
+    ``limit``: refuse (:class:`SurveyReadError`) a file larger than this many bytes unread."""
     h = hashlib.sha256()
     files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv") if path.is_dir() else [path]
     for p in files:
+        if limit is not None and p.stat().st_size > limit:
+            _check_size(p, sheet=p.name if path.is_dir() else None)
         if path.is_dir():
             h.update(p.name.encode() + b"\0")
         with open(p, "rb") as f:
@@ -194,6 +299,7 @@ def _find_header(path: Path, source: str, sheet: Sheet, rows: list[tuple[int, li
 def _read_xlsx(path: Path) -> tuple[dict[str, RawSheet], list[str]]:
     from python_calamine import CalamineWorkbook
 
+    _check_workbook(path)
     try:
         wb = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every kind of damage
@@ -219,6 +325,7 @@ def _read_xlsx(path: Path) -> tuple[dict[str, RawSheet], list[str]]:
 
 
 def _decode(path: Path) -> str:
+    _check_size(path)
     raw = path.read_bytes()
     for encoding in ("utf-8-sig", "cp932"):
         try:
@@ -275,10 +382,16 @@ def _read_plain_csv(sheet: Sheet, source: str, path: Path, text: str) -> RawShee
 
 def _read_csv_text(sheet: Sheet, source: str, path: Path, text: str, *, fast: bool = True) -> RawSheet:
     """One CSV sheet: the Arrow fast path when the file allows it, else the csv module."""
+    first = text.find("\n")
+    if text.count(",", 0, first if first >= 0 else len(text)) >= MAX_COLUMNS:
+        raise SurveyReadError(path, f"refused: the first line has more than {MAX_COLUMNS:,} fields", sheet=source)
     if fast:
         table = _read_plain_csv(sheet, source, path, text)
         if table is not None:
             return table
+    for n, line in enumerate(io.StringIO(text), start=1):  # before the csv module builds any row
+        if line.count(",") >= MAX_COLUMNS:
+            raise SurveyReadError(path, f"refused: line {n} has more than {MAX_COLUMNS:,} fields", sheet=source)
     reader = csv.reader(io.StringIO(text, newline=""))
     rows = []
     try:

@@ -18,7 +18,6 @@ two firms unless their corporate numbers say otherwise.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import logging
 
@@ -27,6 +26,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
+from .. import audit
 from ..db import registered, run, transaction
 from ..exceptions import SupplyChainError
 from .normalize import distinctive_name, normalize_company_name
@@ -548,7 +548,7 @@ def decide(con, review_id: str, decision: str, *, user: str | None = None) -> No
     if found is None:
         raise SupplyChainError(f"no review {review_id!r}; see `supplychain review entities`")
     a, b, status = found
-    user = user or getpass.getuser()
+    user = user or audit.current_user()
     with transaction(con):
         run(
             con,
@@ -562,6 +562,9 @@ def decide(con, review_id: str, decision: str, *, user: str | None = None) -> No
             "INSERT INTO audit_log VALUES (now(), ?, 'entity_review', ?, to_json(?::STRUCT(decision VARCHAR, previous VARCHAR, kept VARCHAR, merged VARCHAR)))",
             [user, review_id, {"decision": decision, "previous": status, "kept": a, "merged": b}],
         )
+    audit.record(
+        con, "entity_review", review_id, parameters={"decision": decision, "previous": status, "kept": a, "merged": b}, user=user
+    )
 
 
 def merge_companies(con, *, keep: str, drop: str) -> None:

@@ -112,7 +112,9 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
         ):
             register_function(con, name, fn, [duckdb.sqltype("VARCHAR")], ret, type="arrow", null_handling="special")
         run(con, "CREATE TEMP TABLE _sc_lookup (domain VARCHAR, alias VARCHAR, value VARCHAR)")
-        con.executemany("INSERT INTO _sc_lookup VALUES (?, ?, ?)", _lookup_rows(con))
+        rows = pa.table(dict(zip(["domain", "alias", "value"], map(list, zip(*_lookup_rows(con))), strict=True)))
+        with registered(con, "_sc_lookup_rows", rows):  # one insert, not a statement per row
+            run(con, "INSERT INTO _sc_lookup SELECT * FROM _sc_lookup_rows")
 
 
 def _lookup_rows(con) -> list[tuple[str, str, str]]:
