@@ -17,8 +17,9 @@ copy** of the database (:func:`restricted`), in memory, holding only what the pr
   returns (``ingest_log``) behind the rows copied — a return whose respondent is outside the
   profile shows as "submission N (withheld)", without name or file — and the refused rows of
   respondents inside it;
-* saved scenarios, refused rows, and triage notes only where they name nothing outside it (no
-  name, corporate number or program of the rest);
+* saved scenarios and refused rows only where they name nothing outside it (no name, corporate
+  number or program of the rest); triage notes, withdrawal reasons, measure descriptions,
+  review pairs' names and plan file names that do are withheld (the row is kept);
 * no audit history (the journal is the source database's; entries made through the copy go to
   it); no stored results: every wave that had a risk register is **scored again** on the copy,
   so that no count, ranking, exposure or probability carries what was taken out (criticality
@@ -58,11 +59,16 @@ RESTRICTED_KEY = "restricted_to"
 _TEXT_CHECKED = {
     "rejected_row": ["file_path", "value", "reason"],
     "scenario": ["name", "description", "definition"],
-    "entity_review": ["name_a", "name_b", "reason"],
 }
 #: Returns behind copied rows are kept (the rows need them); text of theirs that names anything
 #: outside the profile is replaced, not the row dropped.
-_TEXT_MASKED = ["file_path", "file_name", "respondent_key", "respondent_name", "message", "extra_columns"]
+_TEXT_MASKED = {
+    "ingest_log": ["file_path", "file_name", "respondent_key", "respondent_name", "message", "extra_columns"],
+    "plan": ["source_file"],
+    "plan_measure": ["description"],
+    "withdrawal_event": ["reason"],
+    "entity_review": ["name_a", "name_b", "reason"],
+}
 #: Tables never copied: analysis results (scored again) and the database's own history.
 _NOT_COPIED = {"finding", "audit_log", "country", "prefecture", "meta"}
 #: Shortest name or code checked for in free text (shorter ones match by accident).
@@ -196,8 +202,8 @@ def restricted(con, config=None, *, score: bool = True, progress: bool = False):
                 frame = run(con, f'SELECT {select} FROM "{name}" WHERE {condition}').arrow()
                 if name in _TEXT_CHECKED and frame.num_rows and tokens:
                     frame = _without_mentions(out, frame, _TEXT_CHECKED[name], tokens)
-                if name == "ingest_log" and frame.num_rows and tokens:
-                    frame = _masked(out, frame, _TEXT_MASKED, tokens)
+                if name in _TEXT_MASKED and frame.num_rows and tokens:
+                    frame = _masked(out, frame, _TEXT_MASKED[name], tokens)
                 counts[name] = frame.num_rows
                 if frame.num_rows:
                     with registered(out, "_sc_copy", frame):
@@ -281,15 +287,12 @@ def _masked(con, frame, columns: list[str], tokens: list[str]):
     for c in columns:
         hits = _mentions(con, df[c], tokens).to_numpy()
         if hits.any():
-            df.loc[hits, c] = (
-                ("submission " + df.loc[hits, "submission_id"].astype(str) + " (withheld)")
-                if c
-                in (
-                    "file_path",
-                    "file_name",
-                )
-                else None
-            )
+            if c in ("file_path", "file_name") and "submission_id" in df:
+                df.loc[hits, c] = "submission " + df.loc[hits, "submission_id"].astype(str) + " (withheld)"
+            elif c in ("file_path", "file_name", "source_file"):
+                df.loc[hits, c] = "(withheld)"
+            else:
+                df.loc[hits, c] = None
     return pa.Table.from_pandas(df, schema=frame.schema, preserve_index=False)
 
 

@@ -21,6 +21,7 @@ __all__ = ["main"]
 
 EXIT_REJECTED = 3
 EXIT_REFUSED = 4
+EXIT_BUSY = 5  # another run or process holds the database or the report folder: try later
 
 
 def _db_path(args) -> str:
@@ -42,7 +43,9 @@ def _connect(args, read_only=False):
             f"the profile {options.label!r} sees only compartment(s) {', '.join(sorted(options.compartments))}: "
             f"`{args.command}` changes the database and needs a profile that sees every compartment"
         )
-    return closing(connect(_db_path(args), read_only=read_only, profile=options))
+    # --wait before the command; `report --wait` (its own lock) also waits for the database
+    wait = max(args.db_wait, getattr(args, "wait", None) or 0)
+    return closing(connect(_db_path(args), read_only=read_only, profile=options, wait=wait))
 
 
 def _print_issues(issues, limit: int) -> None:
@@ -539,9 +542,6 @@ def cmd_screen(args) -> int:
     return 0
 
 
-EXIT_BUSY = 5
-
-
 def _log_to(path: Path) -> logging.Handler:
     """Append the library's log (INFO and up, tracebacks included) to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -558,6 +558,7 @@ def _log_to(path: Path) -> logging.Handler:
 def cmd_report(args) -> int:
     """Build a report; any failure is one line on stderr (the traceback goes to the log file)
     and a non-zero exit, and nothing is published."""
+    from .db import DatabaseBusy
     from .report import ReportBusy, build, build_plan
 
     what = list(args.what)
@@ -588,7 +589,7 @@ def cmd_report(args) -> int:
             else:
                 programs = [p.strip() for p in args.programs.split(",") if p.strip()] if args.programs else None
                 res = build(con, programs=programs, **kwargs)
-    except ReportBusy as exc:
+    except (ReportBusy, DatabaseBusy) as exc:
         log.error("refused: %s", exc)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BUSY
@@ -687,6 +688,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="database file (default: $SUPPLYCHAIN_DB or supplychain.duckdb)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what the library does")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--wait",
+        dest="db_wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait this long for a database another process holds (a notebook, another run) before giving up",
+    )
     p.add_argument(
         "--profile",
         help="user profile: a site configuration file whose [access] compartments limit what this run "
@@ -868,8 +877,13 @@ def main(argv=None) -> int:
         args.config = args.profile
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from .db import DatabaseBusy
+
     try:
         return args.func(args)
+    except DatabaseBusy as exc:  # a scheduler can tell "try later" from a failure
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except SupplyChainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

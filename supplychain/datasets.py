@@ -1105,15 +1105,24 @@ def _cell(v):
 
 
 def _write_xlsx(path: Path, book: dict[str, pd.DataFrame]) -> None:
-    """Write a workbook byte-for-byte reproducibly (fixed timestamps inside the zip)."""
+    """Write a workbook byte-for-byte reproducibly (fixed timestamps inside the zip). Text is
+    always text: openpyxl would store a string starting with ``=`` (a name read from a database,
+    say) as a formula; such cells are written as strings."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     wb = Workbook(write_only=True)
     for name, df in book.items():
         ws = wb.create_sheet(name)
         ws.append(list(df.columns))
         for row in df.itertuples(index=False):
-            ws.append([_cell(v) for v in row])
+            cells = []
+            for v in map(_cell, row):
+                if isinstance(v, str) and v.startswith("="):
+                    v = WriteOnlyCell(ws, value=v)
+                    v.data_type = "s"
+                cells.append(v)
+            ws.append(cells)
     buf = io.BytesIO()
     wb.save(buf)
     _reproducible_zip(buf.getvalue(), path)

@@ -21,6 +21,7 @@ from .survey.schema import ddl
 
 __all__ = [
     "connect",
+    "DatabaseBusy",
     "run",
     "Result",
     "SCHEMA_VERSION",
@@ -307,8 +308,31 @@ def _open_encrypted(target: str, key: str, read_only: bool) -> duckdb.DuckDBPyCo
             raise SupplyChainError(
                 f"cannot open database {target}: wrong encryption key, or the file is not encrypted ({text.strip()})"
             ) from None
+        busy = _busy(target, text, read_only)
+        if busy:
+            raise DatabaseBusy(busy) from None
         raise SupplyChainError(f"cannot open database {target}: {text}") from None
     return con
+
+
+def _busy(target: str, text: str, read_only: bool) -> str | None:
+    """The message for a database another process holds, or None when ``text`` is not that."""
+    if "lock" not in text.lower():
+        return None
+    import re
+
+    found = re.search(r"held in (.+?) \(PID (\d+)\)", text)
+    holder = f"process {found.group(2)} ({Path(found.group(1)).name})" if found else "another process"
+    if read_only:
+        return (
+            f"database {target} is open for writing by {holder}: it cannot be read until that process "
+            "closes it (DuckDB lets one process write, or several read). Wait for it to finish, or retry with --wait SECONDS"
+        )
+    return (
+        f"database {target} is in use by {holder} — a notebook or another run holding a connection: DuckDB lets one "
+        "process write, or several read. Close that connection (con.close(), or restart the notebook's kernel) and run "
+        "again, or retry with --wait SECONDS; to read only, open it read-only (read_only=True; reports do)"
+    )
 
 
 def is_encrypted(path) -> bool:
@@ -325,7 +349,9 @@ def is_encrypted(path) -> bool:
         con.close()
 
 
-def connect(path=None, *, read_only: bool = False, encryption_key: str | None = None, profile=None) -> duckdb.DuckDBPyConnection:
+def connect(
+    path=None, *, read_only: bool = False, encryption_key: str | None = None, profile=None, wait: float = 0
+) -> duckdb.DuckDBPyConnection:
     """Open (or create) a supplychain database.
 
     Parameters
@@ -344,6 +370,10 @@ def connect(path=None, *, read_only: bool = False, encryption_key: str | None = 
         ``$SUPPLYCHAIN_CONFIG``). When it sees only some program compartments, the database is
         opened read-only and what is returned is an in-memory copy restricted to them and
         scored again (:func:`supplychain.access.restricted`); opening it for writing is refused.
+    wait : float
+        Seconds to wait while another process holds the database (DuckDB lets one process
+        write, or several read): the open is retried every half second, then refused with a
+        message naming the process that holds it (:class:`DatabaseBusy`).
 
     Returns
     -------
@@ -370,12 +400,33 @@ def connect(path=None, *, read_only: bool = False, encryption_key: str | None = 
                 )
             from .access import restricted
 
-            source = _open(target, True, encryption_key)
+            source = _open_waiting(target, True, encryption_key, wait)
             try:
                 return restricted(source, options)
             finally:
                 source.close()
-    return _open(target, read_only, encryption_key)
+    return _open_waiting(target, read_only, encryption_key, wait)
+
+
+class DatabaseBusy(SupplyChainError):
+    """Another process holds the database (DuckDB: one writer, or several readers)."""
+
+
+def _open_waiting(target: str, read_only: bool, encryption_key: str | None, wait: float) -> duckdb.DuckDBPyConnection:
+    import time
+
+    deadline = time.monotonic() + max(wait, 0)
+    announced = False
+    while True:
+        try:
+            return _open(target, read_only, encryption_key)
+        except DatabaseBusy as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if not announced:
+                log.warning("%s; waiting up to %.0f s", exc, wait)
+                announced = True
+            time.sleep(0.5)
 
 
 def _open(target: str, read_only: bool, encryption_key: str | None) -> duckdb.DuckDBPyConnection:
@@ -396,6 +447,9 @@ def _open(target: str, read_only: bool, encryption_key: str | None) -> duckdb.Du
                     f"database {target} is encrypted: give its key ({KEY_FILE_ENV}=a key file, or {KEY_ENV}, "
                     "or encryption_key=...)"
                 ) from None
+            busy = _busy(target, str(exc), read_only)
+            if busy:
+                raise DatabaseBusy(busy) from None
             raise SupplyChainError(f"cannot open database {target}: {exc}") from exc
     # the library is silent; the CLI shows its own progress bars
     con.execute("SET enable_progress_bar = false")

@@ -51,6 +51,8 @@ def _two_compartments() -> dict[str, list[list]]:
             ["BX-12", "PB", "SB", "軸受", "1", "no", "0"],
             ["BX-12", "SH", "S2", "鋼材", "1", "no", "0"],
         ],
+        # a B supplier's withdrawal whose reason names SECRET: the event stays, the reason goes
+        "withdrawal_events": [["company_ref", "announced_on", "reason"], ["SB", "2025-01-10", f"{SECRET} に事業譲渡"]],
     }
 
 
@@ -102,6 +104,8 @@ def test_the_copy_holds_only_the_profile_and_counts_without_the_rest(two_db):
         assert SECRET not in triage[fid] and "withheld" in triage[fid]
         assert "在庫を積み増し" in triage[other]
         assert view.execute("SELECT status FROM finding WHERE finding_id = ?", [other]).fetchone() == ("mitigated",)
+        # the withdrawal of B's supplier is kept, its reason naming SECRET withheld
+        assert view.execute("SELECT reason FROM withdrawal_event").fetchall() == [(None,)]
         # the saved scenario naming SECRET is not in the copy
         assert view.execute("SELECT count(*) FROM scenario").fetchone() == (0,)
         # nothing in any table of the copy names what was taken out

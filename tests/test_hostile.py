@@ -145,3 +145,20 @@ def test_yaml_aliases_are_refused_in_scenario_files(tmp_path):
     plain = tmp_path / "ok.yaml"
     plain.write_text("name: ok\nfail: {countries: [CN]}\ndays: 30\n", "utf-8")
     assert scenario.read(plain)[0]["days"] == 30
+
+
+def test_workbooks_the_tool_writes_keep_formula_text_as_text(tmp_path):
+    """The synthetic-plans workbook (`plan synth`) carries names read from the database: a name
+    that starts with '=' must stay a string (openpyxl alone would store it as a formula)."""
+    import pandas as pd
+    from openpyxl import load_workbook
+
+    from supplychain.datasets import write_plans
+
+    planted = '=HYPERLINK("http://example.invalid/x","click")'
+    plans = pd.DataFrame({"plan_id": ["P1"], "company": [planted], "amount_jpy": [1000]})
+    path = write_plans(tmp_path / "plans.xlsx", plans, pd.DataFrame({"plan_id": ["P1"], "description": ["=1+1"]}))
+    wb = load_workbook(path)
+    cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row]
+    assert {c.value for c in cells} >= {planted, "=1+1"}
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
