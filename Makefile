@@ -82,4 +82,4 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/report.py --scale $(SCALE)
 
 clean:
-	rm -rf $(VENV) $(DB) $(DB).wal .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DB) $(DB).wal $(basename $(DB)).audit.jsonl .pytest_cache .ruff_cache

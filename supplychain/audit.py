@@ -188,20 +188,28 @@ def _locked(path: Path):
 
 
 def _last_line(fd) -> bytes | None:
-    """The last complete line of the open journal (read backwards, whatever its size)."""
+    """The last complete line of the open journal, read backwards block by block (whatever the
+    size of the file or of the line)."""
     end = os.lseek(fd, 0, os.SEEK_END)
     if end == 0:
         return None
-    block, pos, tail = 1 << 16, end, b""
+    blocks: list[bytes] = []
+    pos = end
+    skip_final_newline = True
     while pos > 0:
-        step = min(block, pos)
+        step = min(1 << 16, pos)
         pos -= step
         os.lseek(fd, pos, os.SEEK_SET)
-        tail = os.read(fd, step) + tail
-        lines = tail.rstrip(b"\n").split(b"\n")
-        if len(lines) > 1 or pos == 0:
-            return lines[-1]
-    return None
+        block = os.read(fd, step)
+        if skip_final_newline:
+            block = block.rstrip(b"\n")
+            skip_final_newline = not block  # a block of newlines only: keep skipping
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            blocks.append(block[cut + 1 :])
+            break
+        blocks.append(block)
+    return b"".join(reversed(blocks))
 
 
 def record(

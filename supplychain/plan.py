@@ -401,21 +401,24 @@ def review(con, plan_id: str, *, wave: int, network=None, capacity: str = "lp") 
     chosen = {**chosen, **_own_scenarios(con, net, plan, measures)}
     rows = []
     totals_before = {}
-    for name, s in chosen.items():
-        s = normalize(s)
-        before = net.derived.get(("plan_before", name, capacity))
-        if before is None:
-            res = run_scenario(con, s, network=net, capacity=capacity)
-            before = net.derived[("plan_before", name, capacity)] = res.program_days
-        after = run_scenario(con, {**s, "mitigations": mitigations}, network=net, baseline=False, capacity=capacity).program_days
-        b = before[before["program"] == plan["program"]]
-        a = after[after["program"] == plan["program"]]
-        db_, da = float(b["days_lost"].sum()), float(a["days_lost"].sum())
-        vb, va = float(b["value_lost"].sum()), float(a["value_lost"].sum())
-        rows.append({"scenario": name, "days_before": db_, "days_after": da, "value_before": vb, "value_after": va})
-        for r in before.itertuples():
-            impact = r.value_lost if r.value_lost == r.value_lost else r.days_lost
-            totals_before[r.program] = totals_before.get(r.program, 0.0) + impact
+    with audit.part_of("plan_review"):  # its scenario runs are parts of the review's entry
+        for name, s in chosen.items():
+            s = normalize(s)
+            before = net.derived.get(("plan_before", name, capacity))
+            if before is None:
+                res = run_scenario(con, s, network=net, capacity=capacity)
+                before = net.derived[("plan_before", name, capacity)] = res.program_days
+            after = run_scenario(
+                con, {**s, "mitigations": mitigations}, network=net, baseline=False, capacity=capacity
+            ).program_days
+            b = before[before["program"] == plan["program"]]
+            a = after[after["program"] == plan["program"]]
+            db_, da = float(b["days_lost"].sum()), float(a["days_lost"].sum())
+            vb, va = float(b["value_lost"].sum()), float(a["value_lost"].sum())
+            rows.append({"scenario": name, "days_before": db_, "days_after": da, "value_before": vb, "value_after": va})
+            for r in before.itertuples():
+                impact = r.value_lost if r.value_lost == r.value_lost else r.days_lost
+                totals_before[r.program] = totals_before.get(r.program, 0.0) + impact
     scen = pd.DataFrame(rows)
     scen["days_saved"] = scen["days_before"] - scen["days_after"]
     finite = scen.replace([np.inf, -np.inf], np.nan)
@@ -438,6 +441,14 @@ def review(con, plan_id: str, *, wave: int, network=None, capacity: str = "lp") 
         findings = _findings(con, net, plan, measures, worst)
     plan = {k: plan[k] for k in ("plan_id", "company", "company_name", "program", "measure_type", "amount_jpy")}
     described = [str(x) if x is not None else "addresses the cyber finding only" for x in per_measure]
+    audit.record(
+        con,
+        "plan_review",
+        plan["plan_id"],
+        parameters={"wave": net.wave, "capacity": capacity, "scenarios": list(chosen)},
+        inputs={"submissions": audit.submissions_digest(con, net.wave)},
+        outputs={"summary": summary, "findings": len(findings)},
+    )
     return PlanReview(plan, measures.assign(mitigation=described), scen, findings, summary)
 
 
@@ -576,8 +587,10 @@ def ranking(con, *, wave: int, network=None, capacity: str = "lp") -> pd.DataFra
 
     net = network or supply_network(con, wave=wave)
     rows = []
-    for (pid,) in run(con, "SELECT plan_id FROM plan ORDER BY plan_id").fetchall():
-        r = review(con, pid, wave=wave, network=net, capacity=capacity)
+    plan_ids = [pid for (pid,) in run(con, "SELECT plan_id FROM plan ORDER BY plan_id").fetchall()]
+    with audit.part_of("plan_ranking"):  # the reviews and their scenario runs are parts of its entry
+        reviews = [review(con, pid, wave=wave, network=net, capacity=capacity) for pid in plan_ids]
+    for r in reviews:
         rows.append(
             {
                 **{k: r.plan[k] for k in ("plan_id", "company", "company_name", "program", "amount_jpy")},
@@ -589,8 +602,15 @@ def ranking(con, *, wave: int, network=None, capacity: str = "lp") -> pd.DataFra
             }
         )
     out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    out = out.sort_values(["yen_per_day_saved", "amount_jpy", "plan_id"], kind="stable", ignore_index=True)
-    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    if not out.empty:
+        out = out.sort_values(["yen_per_day_saved", "amount_jpy", "plan_id"], kind="stable", ignore_index=True)
+        out.insert(0, "rank", np.arange(1, len(out) + 1))
+    audit.record(
+        con,
+        "plan_ranking",
+        f"{len(out)} plans",
+        parameters={"wave": net.wave, "capacity": capacity},
+        inputs={"submissions": audit.submissions_digest(con, net.wave)},
+        outputs={"ranking": audit.frame_digest(out), "plans": plan_ids},
+    )
     return out

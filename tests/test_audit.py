@@ -150,6 +150,9 @@ def test_every_action_is_recorded_with_its_hashes(tmp_path, monkeypatch):
     assert entries[6]["outputs"] == {str(csv): hashlib.sha256(csv.read_bytes()).hexdigest()}
     html = rep.files["html"]
     assert entries[7]["outputs"] == {html.name: hashlib.sha256(html.read_bytes()).hexdigest()}
+    with sc.connect(db, read_only=True) as ro:  # a ranking is one entry, whatever it runs
+        sc.plan.ranking(ro, wave=2025)
+    assert [e["action"] for e in _lines(tmp_path / "t.audit.jsonl")][8:] == ["plan_ranking"]
     # the report's manifest carries the head of the journal as it was before the report
     assert rep.manifest["audit_head"] == {"seq": 7, "hash": entries[6]["hash"]}
     # the report ran scenarios of its own: parts of its entry, not entries
@@ -168,3 +171,25 @@ def test_no_journal_for_an_in_memory_database():
     assert audit.record(con, "export", "x") is None
     with pytest.raises(SupplyChainError, match="in-memory"):
         audit.verify(con)
+
+
+@pytest.mark.parametrize(
+    "content, last",
+    [
+        (b"", None),
+        (b"a\n", b"a"),
+        (b"a\nbb", b"bb"),
+        (b"a\n" + b"y" * 150_000 + b"\n\n", b"y" * 150_000),  # a line longer than two blocks, blank lines after
+        (b"q\n" + b"z" * 65_536 + b"\n", b"z" * 65_536),  # a line of exactly one block
+    ],
+)
+def test_the_last_line_is_found_whatever_its_length(tmp_path, content, last):
+    import os
+
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert audit._last_line(fd) == last
+    finally:
+        os.close(fd)
