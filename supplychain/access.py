@@ -41,6 +41,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import pandas as pd
@@ -180,34 +181,20 @@ def restricted(con, config=None, *, score: bool = True, progress: bool = False):
     if missing:  # a table added to the schema must be placed here before any profile can read it
         raise SupplyChainError(f"supplychain.access does not know how to restrict the table(s) {missing}")
     out = connect()
-    stack = [registered(con, name, frame) for name, frame in kept.items()]
-    for r in stack:
-        r.__enter__()
     try:
-        tokens = _outside_tokens(con, kc, kp)
-        # the returns behind every row copied, and those of respondents inside the profile
-        behind = [
-            f'SELECT submission_id FROM "{t}" WHERE {where[t]}'
-            for t in where
-            if t != "ingest_log" and "submission_id" in schema[t].column_names
-        ]
-        subs = run(con, " UNION ".join(behind + [f"SELECT submission_id FROM ingest_log WHERE respondent_id IN {kc}"])).df()
-        stack.append(registered(con, "_sc_subs", subs))
-        stack[-1].__enter__()
-        counts = {}
-        with transaction(out):
-            for name, condition in where.items():
-                columns = [c.name for c in schema[name].columns]
-                select = ", ".join(cleared.get(name, {}).get(c, f'"{c}"') + f' AS "{c}"' for c in columns)
-                frame = run(con, f'SELECT {select} FROM "{name}" WHERE {condition}').arrow()
-                if name in _TEXT_CHECKED and frame.num_rows and tokens:
-                    frame = _without_mentions(out, frame, _TEXT_CHECKED[name], tokens)
-                if name in _TEXT_MASKED and frame.num_rows and tokens:
-                    frame = _masked(out, frame, _TEXT_MASKED[name], tokens)
-                counts[name] = frame.num_rows
-                if frame.num_rows:
-                    with registered(out, "_sc_copy", frame):
-                        run(out, f'INSERT INTO "{name}" BY NAME SELECT * FROM _sc_copy')
+        with contextlib.ExitStack() as stack:
+            for name, frame in kept.items():
+                stack.enter_context(registered(con, name, frame))
+            tokens = _outside_tokens(con, kc, kp)
+            # the returns behind every row copied, and those of respondents inside the profile
+            behind = [
+                f'SELECT submission_id FROM "{t}" WHERE {where[t]}'
+                for t in where
+                if t != "ingest_log" and "submission_id" in schema[t].column_names
+            ]
+            subs = run(con, " UNION ".join(behind + [f"SELECT submission_id FROM ingest_log WHERE respondent_id IN {kc}"])).df()
+            stack.enter_context(registered(con, "_sc_subs", subs))
+            counts = _copy(con, out, where, cleared, schema, tokens)
             run(
                 out,
                 "INSERT INTO meta VALUES (?, ?), ('audit_journal', ?)",
@@ -219,16 +206,16 @@ def restricted(con, config=None, *, score: bool = True, progress: bool = False):
                WHERE status <> 'new' OR owner IS NOT NULL OR notes IS NOT NULL""",
         ).df()
         waves = [w for (w,) in run(con, "SELECT DISTINCT wave FROM finding ORDER BY wave").fetchall()]
-    finally:
-        for r in reversed(stack):
-            r.__exit__(None, None, None)
-    if score and waves:
-        from .risk.score import score as score_wave
+        if score and waves:
+            from .risk.score import score as score_wave
 
-        with audit.part_of("restricted copy"):
-            for w in waves:
-                score_wave(out, wave=w, progress=progress, config=options)
-        _carry_triage(out, triage, tokens)
+            with audit.part_of("restricted copy"):
+                for w in waves:
+                    score_wave(out, wave=w, progress=progress, config=options)
+            _carry_triage(out, triage, tokens)
+    except BaseException:
+        out.close()  # nothing half-made is handed back
+        raise
     audit.record(
         con,
         "restricted_copy",
@@ -238,6 +225,26 @@ def restricted(con, config=None, *, score: bool = True, progress: bool = False):
     )
     log.info("restricted copy for %s: %s", sorted(allowed), counts)
     return out
+
+
+def _copy(con, out, where: dict, cleared: dict, schema: dict, tokens: list[str]) -> dict[str, int]:
+    """Copy each table's rows that ``where`` keeps from ``con`` into ``out`` (one transaction),
+    references outside cleared, free text checked; returns the rows copied per table."""
+    counts = {}
+    with transaction(out):
+        for name, condition in where.items():
+            columns = [c.name for c in schema[name].columns]
+            select = ", ".join(cleared.get(name, {}).get(c, f'"{c}"') + f' AS "{c}"' for c in columns)
+            frame = run(con, f'SELECT {select} FROM "{name}" WHERE {condition}').arrow()
+            if name in _TEXT_CHECKED and frame.num_rows and tokens:
+                frame = _without_mentions(out, frame, _TEXT_CHECKED[name], tokens)
+            if name in _TEXT_MASKED and frame.num_rows and tokens:
+                frame = _masked(out, frame, _TEXT_MASKED[name], tokens)
+            counts[name] = frame.num_rows
+            if frame.num_rows:
+                with registered(out, "_sc_copy", frame):
+                    run(out, f'INSERT INTO "{name}" BY NAME SELECT * FROM _sc_copy')
+    return counts
 
 
 def _outside_tokens(con, kc: str, kp: str) -> list[str]:

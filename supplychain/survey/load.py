@@ -542,8 +542,12 @@ def _write_all_issues(con, per_file: list[tuple[int, int | None, Path, pd.DataFr
 
 
 def _on(alias: str, column: str) -> str:
-    """Join condition of the company map ``alias`` to the sheet's ``column`` (same return)."""
-    return f"{alias}._file = s._file AND {alias}.company_ref = s.{column}"
+    """Join condition of the company map ``alias`` to the sheet's ``column`` (same return).
+
+    One key of return and reference, not two equalities: with ``m._file = s._file`` in two map
+    joins of one query, DuckDB 1.5 infers ``mb._file = ms._file`` and joins the two map copies on
+    it first — every return's companies times themselves, tens of gigabytes at national scale."""
+    return f"{alias}._key = s._file::VARCHAR || chr(31) || s.{column}"
 
 
 #: How each fact sheet lands in its table: target table, and SELECT expressions over the
@@ -681,7 +685,8 @@ def _load(con, group: list[_Member], names: NameIndex) -> list[FileResult]:
             run(
                 con,
                 """CREATE OR REPLACE TEMP TABLE _sc_map AS
-                   SELECT _file, CAST(company_ref AS VARCHAR) AS company_ref, CAST(company_id AS VARCHAR) AS company_id
+                   SELECT _file, CAST(company_ref AS VARCHAR) AS company_ref, CAST(company_id AS VARCHAR) AS company_id,
+                          _file::VARCHAR || chr(31) || CAST(company_ref AS VARCHAR) AS _key
                    FROM _sc_map_df""",
             )
         with registered(con, "_sc_resolved_rows", resolved):
@@ -781,13 +786,19 @@ def _register_company_key(con) -> None:
 
 
 def _set_parents(con, companies: str) -> None:
-    """Parent companies as reported (``companies.parent_ref``); of several reports, the last file's."""
+    """Parent companies as reported (``companies.parent_ref``); of several reports, the last file's.
+
+    Only the rows that name a parent are joined (see :func:`_on` for the join key)."""
     run(
         con,
         f"""UPDATE company SET parent_company_id = n.parent_id
-        FROM (SELECT c.company_id, arg_max(p.company_id, s._file) AS parent_id
-              FROM {companies} s JOIN _sc_map c ON {_on("c", "company_ref")} JOIN _sc_map p ON {_on("p", "parent_ref")}
-              WHERE p.company_id <> c.company_id GROUP BY 1) n
+        FROM (WITH named AS MATERIALIZED (
+                  SELECT s._file, s.parent_ref, c.company_id
+                  FROM {companies} s JOIN _sc_map c ON {_on("c", "company_ref")}
+                  WHERE s.parent_ref IS NOT NULL)
+              SELECT s.company_id, arg_max(p.company_id, s._file) AS parent_id
+              FROM named s JOIN _sc_map p ON {_on("p", "parent_ref")}
+              WHERE p.company_id <> s.company_id GROUP BY 1) n
         WHERE company.company_id = n.company_id""",
     )
 
