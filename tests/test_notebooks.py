@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 
@@ -22,7 +21,7 @@ EXPECTED = [
     "05_scenarios.ipynb",
     "06_plan_review.ipynb",
 ]
-SECONDS = 60
+SECONDS = 300  # a cell that runs longer has hung (speed is measured by benchmarks, not here)
 
 
 def test_every_notebook_is_there_and_stripped():
@@ -52,10 +51,7 @@ def test_notebook_runs_on_the_sample(name, notebook_db, monkeypatch):
     monkeypatch.setenv("SUPPLYCHAIN_DB", str(notebook_db))
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     client = NotebookClient(nb, timeout=SECONDS, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}})
-    t = time.perf_counter()
     client.execute()  # raises CellExecutionError with the cell and traceback if a cell fails
-    seconds = time.perf_counter() - t
-    assert seconds < SECONDS, f"{name} took {seconds:.0f} s"
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
