@@ -45,6 +45,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -218,14 +219,15 @@ def record(
     subject: str | None = None,
     *,
     parameters: dict | None = None,
-    inputs: dict | None = None,
-    outputs: dict | None = None,
+    inputs: dict | Callable[[], dict] | None = None,
+    outputs: dict | Callable[[], dict] | None = None,
     user: str | None = None,
     config=None,
 ) -> dict | None:
     """Append one entry to the journal of ``target`` (a connection, a database path or a journal
     path) and return it; None when there is no journal (an in-memory database) or the action
-    is part of one being recorded whole (:func:`part_of`)."""
+    is part of one being recorded whole (:func:`part_of`). ``inputs`` and ``outputs`` may be
+    functions returning the mapping: digests are then computed only when the entry is written."""
     if _within.get() is not None:
         return None
     path = journal_path(target, config)
@@ -238,8 +240,8 @@ def record(
         "action": action,
         "target": subject,
         "parameters": parameters or {},
-        "inputs": inputs or {},
-        "outputs": outputs or {},
+        "inputs": (inputs() if callable(inputs) else inputs) or {},
+        "outputs": (outputs() if callable(outputs) else outputs) or {},
     }
     try:
         with _locked(path) as fd:

@@ -446,7 +446,7 @@ def review(con, plan_id: str, *, wave: int, network=None, capacity: str = "lp") 
         "plan_review",
         plan["plan_id"],
         parameters={"wave": net.wave, "capacity": capacity, "scenarios": list(chosen)},
-        inputs={"submissions": audit.submissions_digest(con, net.wave)},
+        inputs=lambda: {"submissions": audit.submissions_digest(con, net.wave)},
         outputs={"summary": summary, "findings": len(findings)},
     )
     return PlanReview(plan, measures.assign(mitigation=described), scen, findings, summary)
@@ -610,7 +610,7 @@ def ranking(con, *, wave: int, network=None, capacity: str = "lp") -> pd.DataFra
         "plan_ranking",
         f"{len(out)} plans",
         parameters={"wave": net.wave, "capacity": capacity},
-        inputs={"submissions": audit.submissions_digest(con, net.wave)},
-        outputs={"ranking": audit.frame_digest(out), "plans": plan_ids},
+        inputs=lambda: {"submissions": audit.submissions_digest(con, net.wave)},
+        outputs=lambda: {"ranking": audit.frame_digest(out), "plans": plan_ids},
     )
     return out

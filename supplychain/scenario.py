@@ -746,8 +746,8 @@ def run(
             "scenario_run",
             s["name"],
             parameters={"wave": net.wave, "scenario": json.loads(_jsonable(s)), "capacity": capacity, "config": options.label},
-            inputs={"submissions": audit.submissions_digest(con, net.wave)},
-            outputs={
+            inputs=lambda: {"submissions": audit.submissions_digest(con, net.wave)},
+            outputs=lambda: {
                 "summary": {k: v for k, v in summary.items() if k != "notes"},
                 "programs": audit.frame_digest(result.program_days),
             },
@@ -940,7 +940,6 @@ def _leaving(con, net: SupplyNetwork, spec: dict) -> np.ndarray:
 def read(path) -> list[dict]:
     """The scenarios of a ``.json``, ``.yaml`` or ``.yml`` file (one mapping, or a list of
     them), checked (:func:`normalize`); errors name the file."""
-    import json
     from pathlib import Path
 
     path = Path(path)
@@ -990,8 +989,6 @@ class _ScenarioLoader(yaml.SafeLoader):
 
 
 def _jsonable(s: dict) -> str:
-    import json
-
     return json.dumps(s, ensure_ascii=False, sort_keys=True)
 
 
@@ -1026,8 +1023,6 @@ def _has_scenarios(con) -> bool:
 
 def load(con, name: str) -> dict:
     """A saved scenario by name (or a :data:`STANDARD` one)."""
-    import json
-
     from .db import run as sql
 
     row = sql(con, "SELECT definition FROM scenario WHERE name = ?", [name]).fetchone() if _has_scenarios(con) else None
@@ -1042,8 +1037,6 @@ def load(con, name: str) -> dict:
 def saved(con) -> pd.DataFrame:
     """The standard scenarios and those saved: ``name``, ``description``, ``days``, ``source``
     (``standard`` or ``saved``), ``saved_at``."""
-    import json
-
     from .db import run as sql
 
     rows = [

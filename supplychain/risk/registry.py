@@ -996,7 +996,7 @@ def _store(con, frame: pd.DataFrame, wave: int) -> pd.DataFrame:
         "register_written",
         f"wave {wave}",
         parameters={"wave": wave, "rules": RULES_VERSION},
-        outputs={"findings": len(frame), "reopened": int(reopened), "register": audit.frame_digest(frame[COLUMNS])},
+        outputs=lambda: {"findings": len(frame), "reopened": int(reopened), "register": audit.frame_digest(frame[COLUMNS])},
         user=user,
     )
     # the triage as stored, beside the frame (reading the whole register back would double it)

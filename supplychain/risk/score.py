@@ -108,11 +108,11 @@ def score(con, *, wave: int, with_esri: bool = True, progress: bool = False, mod
             "model": None if model is None else str(model) if isinstance(model, str | os.PathLike) else type(model).__name__,
             "config": load_options(config).label,
         },
-        inputs={
+        inputs=lambda: {
             "submissions": audit.submissions_digest(con, wave),
             **({str(model): audit.digest(model)} if isinstance(model, str | os.PathLike) else {}),
         },
-        outputs={name: {"rows": len(f), "sha256": audit.frame_digest(f)} for name, f in results.items()},
+        outputs=lambda: {name: {"rows": len(f), "sha256": audit.frame_digest(f)} for name, f in results.items()},
     )
     if bar is not None:
         bar.close()

@@ -121,6 +121,8 @@ def _check_workbook(path: Path) -> dict[str, tuple[int, int]]:
                             tail = text[-256:]  # a reference cut by the chunk boundary is seen whole next time
             except SurveyReadError:
                 raise
+            # what zipfile raises for damage: a bad archive or deflate stream, a truncated part, an
+            # unsupported compression method (NotImplementedError), an encrypted part (RuntimeError)
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
                 raise SurveyReadError(path, f"not a readable Excel workbook ({info.filename}: {exc})") from None
             if sheet_part:
