@@ -36,11 +36,14 @@ def snapshot(con) -> dict[str, list]:
     return {t: sorted(map(repr, run(con, f"SELECT {cols} FROM {t}").fetchall())) for t, cols in SNAPSHOT.items()}
 
 
-def test_sample_waves_loaded_in_batches_equal_loading_file_by_file():
+@pytest.mark.parametrize("batch_rows", [None, 4000])
+def test_sample_waves_loaded_in_batches_equal_loading_file_by_file(batch_rows):
     paths = [SAMPLE / "2022", SAMPLE / "2023"]
     one_by_one, batched = sc.connect(), sc.connect()
     a = sc.ingest(one_by_one, paths, batch_rows=1)
-    b = sc.ingest(batched, paths)  # the default: the sample's returns fit in a few batches
+    # the default: the sample's returns fit in a few batches; 4000: batches of 1000, 2000, 4000
+    # rows, several of them validated while the one before loads
+    b = sc.ingest(batched, paths, **({"batch_rows": batch_rows} if batch_rows else {}))
     assert [f.status for f in a.files] == [f.status for f in b.files]
     assert a.loaded == b.loaded > 0
     sa, sb = snapshot(one_by_one), snapshot(batched)
@@ -112,3 +115,24 @@ def test_a_file_that_cannot_be_loaded_fails_alone(con, tmp_path, monkeypatch):
     assert "injected" in res.files[1].message
     assert run(con, "SELECT count(*) FROM company WHERE name LIKE '毒物%'").fetchone()[0] == 0
     assert run(con, "SELECT count(DISTINCT submission_id), count(*) FROM supply").fetchone() == (2, 6)
+
+
+def test_an_error_validating_a_batch_raises_after_the_batches_before_it_loaded(con, tmp_path, monkeypatch):
+    for name in ("a", "b", "c"):
+        write_csv_return(tmp_path / name, basic_return(respondent=f"回答者{name}", respondent_cn=""))
+    validate = load.validate_returns
+
+    def fails_on_third(vcon, raws, **kwargs):
+        if any(r.path.name == "c" for r in raws):
+            raise RuntimeError("out of memory (injected)")
+        return validate(vcon, raws, **kwargs)
+
+    monkeypatch.setattr(load, "validate_returns", fails_on_third)
+    with pytest.raises(RuntimeError, match="injected"):
+        sc.ingest(con, tmp_path, batch_rows=1)  # a batch per file: c is validated while b loads
+    logged = run(con, "SELECT file_name, status FROM ingest_log ORDER BY submission_id").fetchall()
+    assert logged == [("a", "loaded"), ("b", "loaded")]
+    assert run(con, "SELECT count(DISTINCT submission_id) FROM supply").fetchone()[0] == 2
+    # nothing of the helper connection is left behind: the next ingest loads c
+    monkeypatch.setattr(load, "validate_returns", validate)
+    assert [f.status for f in sc.ingest(con, tmp_path).files] == ["unchanged", "unchanged", "loaded"]

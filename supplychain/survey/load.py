@@ -7,6 +7,9 @@ with ``strict=True``) or leaves the database exactly as it was: if a batch fails
 back and its files are loaded one by one. What was refused is kept in ``rejected_row`` and
 summarised in ``ingest_log``.
 
+Three things run at once: a helper thread reads the files ahead, a second connection validates
+the next batch in another thread, and the caller's connection loads the batch before it.
+
 - The same file loaded twice is a no-op (content hash).
 - A corrected file from the same respondent for the same wave replaces that respondent's rows for
   that wave, atomically; the old submission is marked ``superseded`` in ``ingest_log``.
@@ -14,11 +17,12 @@ summarised in ``ingest_log``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +34,9 @@ from ..exceptions import IngestError, SupplyChainError, SurveyReadError
 from .normalize import normalize_company_name
 from .read import MAX_FILE_BYTES, RawWorkbook, file_sha256, read_survey
 from .resolve import NameIndex, resolve_companies
-from .schema import sheets
+from .schema import quote_identifier, sheets
 from .schema import tables as tables_schema
-from .validate import ISSUE_COLUMNS, ValidatedWorkbook, drop_tables, validate_returns
+from .validate import ISSUE_COLUMNS, ValidatedBatch, ValidatedWorkbook, drop_tables, validate_returns
 
 __all__ = ["ingest", "IngestResult", "FileResult", "survey_files"]
 
@@ -185,7 +189,9 @@ def ingest(
         Show a progress bar (the CLI sets it).
     batch_rows : int
         Returns are validated together and loaded in one transaction per batch of about this
-        many rows (a batch never holds two returns of one respondent and wave, nor two waves).
+        many rows (a batch never holds two returns of one respondent and wave, nor two waves;
+        the first two batches hold a quarter and a half of it, so that loading starts early).
+        While one batch is loaded, the next is validated on a second connection.
         If loading a batch fails, it is rolled back and its returns are loaded one by one, each
         in its own transaction, so a bad file never takes the others down with it. ``1`` loads
         file by file.
@@ -214,35 +220,54 @@ def ingest(
     names = NameIndex()  # names of the companies seen, for the similar-name search of every batch
 
     unchanged: list[int] = []
+    # Batches go through two stages: validation, on a second connection in a helper thread, and
+    # loading, here. While batch k loads, batch k + 1 is validated (DuckDB works without holding
+    # Python's lock, so the statements of one overlap the Python of the other).
+    inflight: deque[tuple[list, list[int], Future | None]] = deque()
+    batch_sizes: list[int] = []
+    batch_numbers = itertools.count()
 
-    def flush() -> None:
+    def submit() -> None:
         nonlocal pending_rows
-        if pending:
-            _ingest_batch(con, pending, results, wave=wave, strict=strict, names=names)
-            if bar is not None:
-                bar.update(len(pending))
-        if pending or unchanged:  # committed: one audit entry for the batch
-            done = sorted([i for i, *_ in pending] + unchanged)
-            audit.record(
-                con,
-                "ingest",
-                f"{len(done)} file(s)",
-                parameters={"wave": wave, "strict": strict},
-                inputs={str(files[i]): shas[i] for i in done if isinstance(shas[i], str)},
-                outputs={
-                    str(files[i]): {
-                        "status": results[i].status,
-                        "wave": results[i].wave,
-                        "submission_id": results[i].submission_id,
-                        "rows_loaded": results[i].rows_loaded,
-                        "rows_refused": results[i].rows_refused,
-                    }
-                    for i in done
-                },
-            )
+        if pending or unchanged:
+            raws = [item[3] for item in pending if isinstance(item[3], RawWorkbook)]
+            future = validator.submit(_validate_batch, vcon, raws, f"b{next(batch_numbers)}") if raws else None
+            inflight.append((list(pending), list(unchanged), future))
         pending.clear()
         unchanged.clear()
         pending_rows = 0
+
+    def finish_oldest() -> None:
+        items, same, future = inflight.popleft()
+        if items:
+            _ingest_batch(con, items, results, future, wave=wave, strict=strict, names=names)
+            if bar is not None:
+                bar.update(len(items))
+        # committed: one audit entry for the batch
+        done = sorted([i for i, *_ in items] + same)
+        audit.record(
+            con,
+            "ingest",
+            f"{len(done)} file(s)",
+            parameters={"wave": wave, "strict": strict},
+            inputs={str(files[i]): shas[i] for i in done if isinstance(shas[i], str)},
+            outputs={
+                str(files[i]): {
+                    "status": results[i].status,
+                    "wave": results[i].wave,
+                    "submission_id": results[i].submission_id,
+                    "rows_loaded": results[i].rows_loaded,
+                    "rows_refused": results[i].rows_refused,
+                }
+                for i in done
+            },
+        )
+
+    def flush(*, drain: bool = False) -> None:
+        """Send the pending returns to validation; load the batches validated before (all with ``drain``)."""
+        submit()
+        while len(inflight) > (0 if drain else 1):
+            finish_oldest()
 
     shas: list[str | OSError | SurveyReadError | None] = []
     for path in files:
@@ -256,12 +281,16 @@ def ingest(
     reads: dict[int, Future] = {}
     waiting = _ReadAhead()
     seen: set[str] = set()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-read") as pool, _checkpoint_at_end(con):
+    with ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-read"))
+        stack.enter_context(_ingest_settings(con))
+        vcon = stack.enter_context(closing(_helper_connection(con)))
+        validator = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-validate"))
 
         def read_ahead() -> None:
-            # enough to keep the reader busy while a batch loads, without holding more than
-            # about two batches of rows in memory
-            while to_read and len(reads) < READ_AHEAD and waiting.rows < 2 * batch_rows:
+            # enough to keep the reader busy while a batch loads and the next is validated,
+            # without holding more than about one more batch of rows in memory
+            while to_read and len(reads) < READ_AHEAD and waiting.rows < batch_rows:
                 j = to_read.popleft()
                 reads[j] = pool.submit(waiting.read, files[j])
 
@@ -275,7 +304,7 @@ def ingest(
                 pending.append((i, path, None, SurveyReadError(path, f"cannot read: {sha}")))
                 continue
             if sha in seen:
-                flush()  # the same content twice in one call: the second copy is "unchanged" if the first loaded
+                flush(drain=True)  # the same content twice in one call: the second copy is "unchanged" if the first loaded
                 found = _earlier_submissions(con, [sha]).get(sha)
             else:
                 found = earlier.get(sha)
@@ -309,9 +338,11 @@ def ingest(
                 continue
             pending.append((i, path, sha, raw))
             pending_rows += _n_rows(raw)
-            if pending_rows >= batch_rows:
+            # the first batches are smaller, so that loading starts while later ones are read
+            if pending_rows >= max(1, batch_rows >> max(0, 2 - len(batch_sizes))):
+                batch_sizes.append(pending_rows)
                 flush()
-        flush()
+        flush(drain=True)
     if bar is not None:
         bar.close()
     for r in results:
@@ -320,7 +351,7 @@ def ingest(
 
 
 #: At most this many files are read ahead of the one being processed (their text tables wait in
-#: memory, at most about two batches of rows).
+#: memory, at most about one batch of rows).
 READ_AHEAD = 512
 
 
@@ -351,17 +382,34 @@ def _n_rows(raw: RawWorkbook) -> int:
 CHECKPOINT_EVERY = "1GB"
 
 
+#: The optimizer that puts the smaller side of a join on its build side guesses wrong on the
+#: validator's reference joins (a wide sheet and the narrow keys of another, of similar row
+#: counts) and builds hash tables of every column of the sheet: off during an ingest, the
+#: validation takes about a third less time (benchmarks/ingest.py).
+INGEST_DISABLED_OPTIMIZERS = ("build_side_probe_side",)
+
+
 @contextmanager
-def _checkpoint_at_end(con):
-    """Write the database file rarely during an ingest (every :data:`CHECKPOINT_EVERY` of log)
-    and once at the end, instead of after every batch. Committed batches are safe in the
-    write-ahead log meanwhile."""
-    old = run(con, "SELECT current_setting('checkpoint_threshold')").fetchone()[0]
-    run(con, f"SET checkpoint_threshold = {literal(CHECKPOINT_EVERY)}")
+def _ingest_settings(con):
+    """Database settings for the length of an ingest, then the user's again, and a checkpoint.
+
+    The database file is written rarely during an ingest (every :data:`CHECKPOINT_EVERY` of
+    log) and once at the end, instead of after every batch; committed batches are safe in the
+    write-ahead log meanwhile. The optimizers of :data:`INGEST_DISABLED_OPTIMIZERS` are off."""
+    old = dict(
+        run(
+            con,
+            "SELECT name, value FROM duckdb_settings() WHERE name IN ('checkpoint_threshold', 'disabled_optimizers')",
+        ).fetchall()
+    )
+    disabled = [x for x in (old.get("disabled_optimizers") or "").split(",") if x.strip()]
     try:
+        run(con, f"SET checkpoint_threshold = {literal(CHECKPOINT_EVERY)}")
+        run(con, f"SET disabled_optimizers = {literal(','.join(dict.fromkeys([*disabled, *INGEST_DISABLED_OPTIMIZERS])))}")
         yield
     finally:
-        run(con, f"SET checkpoint_threshold = {literal(old)}")
+        run(con, f"SET checkpoint_threshold = {literal(old['checkpoint_threshold'])}")
+        run(con, f"SET disabled_optimizers = {literal(','.join(disabled))}")
         try:
             run(con, "CHECKPOINT")
         except SupplyChainError:  # e.g. another connection holds a transaction; DuckDB will checkpoint later
@@ -372,12 +420,46 @@ def _respondent_key(resp: dict) -> str:
     return resp.get("respondent_corporate_number") or normalize_company_name(resp["respondent_name"])
 
 
-def _ingest_batch(con, pending, results, *, wave: int | None, strict: bool, names: NameIndex) -> None:
-    """Validate the returns of ``pending`` together, then load them in order, in groups of one
-    wave with no respondent twice; refusals are recorded in file order between the groups."""
-    raws = [item[3] for item in pending if isinstance(item[3], RawWorkbook)]
-    batch = validate_returns(con, raws) if raws else None
+def _helper_connection(con):
+    """A second connection to the database of ``con`` (same catalog), for validation in a thread."""
+    helper = con.cursor()
+    try:
+        catalog = run(con, "SELECT current_database()").fetchone()[0]
+        helper.execute(f"USE {quote_identifier(catalog)}")
+    except BaseException:
+        helper.close()
+        raise
+    return helper
+
+
+def _validate_batch(vcon, raws: list[RawWorkbook], token: str) -> tuple[ValidatedBatch, dict]:
+    """Validate ``raws`` on the helper connection; the accepted rows leave it as Arrow tables
+    (temporary tables belong to one connection) for :func:`_ingest_batch` to load."""
+    batch = validate_returns(vcon, raws, token=token)
+    try:
+        accepted = {table: run(vcon, f"SELECT * FROM {table}").arrow() for table in batch.tables.values()}
+    finally:
+        drop_tables(vcon, batch)
+    for raw in raws:  # the text of the cells is not needed any more (the counts are in the batch)
+        for sheet in raw.sheets.values():
+            sheet.table = sheet.table.slice(0, 0)
+    return batch, accepted
+
+
+def _ingest_batch(con, pending, results, validation: Future | None, *, wave: int | None, strict: bool, names: NameIndex) -> None:
+    """Load the returns of ``pending``, validated together by ``validation`` (a future of
+    :func:`_validate_batch`), in order, in groups of one wave with no respondent twice;
+    refusals are recorded in file order between the groups."""
+    batch, accepted = validation.result() if validation is not None else (None, {})
     validated = iter(batch.files) if batch else iter(())
+    with ExitStack() as views:
+        for table, rows in accepted.items():  # the accepted rows, under the names the loader reads
+            views.enter_context(registered(con, table, rows))
+        _load_batch(con, pending, results, validated, wave=wave, strict=strict, names=names)
+
+
+def _load_batch(con, pending, results, validated, *, wave: int | None, strict: bool, names: NameIndex) -> None:
+    """The loading half of :func:`_ingest_batch`: ``validated`` yields the validated returns in order."""
     group: list[_Member] = []
 
     def load_group() -> None:
@@ -386,40 +468,32 @@ def _ingest_batch(con, pending, results, *, wave: int | None, strict: bool, name
                 results[m.position] = r
             group.clear()
 
-    try:
-        for position, path, sha, item in pending:
-            if isinstance(item, SurveyReadError):
-                load_group()
-                results[position] = _refuse(
-                    con, path, sha, None, None, _file_issue(item.reason, item.sheet, item.column), str(item)
-                )
-                continue
-            v = next(validated)
-            resp = v.respondent
-            file_wave = int(resp["wave"]) if resp.get("wave") is not None else None
-            errors = list(v.file_errors)
-            if wave is not None and file_wave is not None and file_wave != wave:
-                errors.append(f"the respondent sheet says wave {file_wave}, but wave {wave} is being loaded")
-            problems = int((v.issues["action"] != "warning").sum())
-            if strict and problems and not errors:
-                errors.append(f"strict mode: {problems} problem(s) in the file, so none of it is loaded")
-            if errors:
-                load_group()
-                refusal = pd.concat(
-                    [*(_file_issue(e) for e in errors), v.issues.assign(action="file_refused")], ignore_index=True
-                )
-                results[position] = _refuse(
-                    con, path, v.raw.sha256, file_wave, resp.get("respondent_name"), refusal, "; ".join(errors), fmt=v.raw.format
-                )
-                continue
-            member = _Member(position, path, v, _respondent_key(resp), file_wave)
-            if group and (file_wave != group[0].wave or member.respondent_key in {m.respondent_key for m in group}):
-                load_group()  # a replacement must see the submission it replaces
-            group.append(member)
-        load_group()
-    finally:
-        if batch is not None:
-            drop_tables(con, batch)
+    for position, path, sha, item in pending:
+        if isinstance(item, SurveyReadError):
+            load_group()
+            results[position] = _refuse(con, path, sha, None, None, _file_issue(item.reason, item.sheet, item.column), str(item))
+            continue
+        v = next(validated)
+        resp = v.respondent
+        file_wave = int(resp["wave"]) if resp.get("wave") is not None else None
+        errors = list(v.file_errors)
+        if wave is not None and file_wave is not None and file_wave != wave:
+            errors.append(f"the respondent sheet says wave {file_wave}, but wave {wave} is being loaded")
+        problems = int((v.issues["action"] != "warning").sum())
+        if strict and problems and not errors:
+            errors.append(f"strict mode: {problems} problem(s) in the file, so none of it is loaded")
+        if errors:
+            load_group()
+            refusal = pd.concat([*(_file_issue(e) for e in errors), v.issues.assign(action="file_refused")], ignore_index=True)
+            results[position] = _refuse(
+                con, path, v.raw.sha256, file_wave, resp.get("respondent_name"), refusal, "; ".join(errors), fmt=v.raw.format
+            )
+            continue
+        member = _Member(position, path, v, _respondent_key(resp), file_wave)
+        if group and (file_wave != group[0].wave or member.respondent_key in {m.respondent_key for m in group}):
+            load_group()  # a replacement must see the submission it replaces
+        group.append(member)
+    load_group()
 
 
 def _load_safely(con, group: list[_Member], names: NameIndex) -> list[FileResult]:

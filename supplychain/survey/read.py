@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import logging
@@ -31,6 +32,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -166,6 +168,7 @@ class RawWorkbook:
         return [f"{s.name}.{c}" for s in self.sheets.values() for c in s.extra_columns]
 
 
+@functools.lru_cache(maxsize=8192)  # the same few hundred headers, in every return
 def header_key(text: str) -> str:
     """How headers are compared: NFKC, case-folded, no ``*``/``※`` marks, ``_`` for spaces.
 
@@ -178,6 +181,12 @@ def header_key(text: str) -> str:
 
 
 def _header_map(sheet: Sheet) -> dict[str, str]:
+    return _header_map_of(sheet.name)
+
+
+@functools.cache
+def _header_map_of(sheet_name: str) -> dict[str, str]:
+    sheet = sheets()[sheet_name]
     out = {}
     for c in sheet.columns:
         out[header_key(c.name)] = c.name
@@ -368,17 +377,21 @@ def _read_plain_csv(sheet: Sheet, source: str, path: Path, text: str) -> RawShee
         return None  # the header is further down
     positions, extra = _map_header(sheet, source, path, header)
     body = table.slice(1)
-    trimmed = [pc.utf8_trim_whitespace(c) for c in body.columns]
-    filled = [pc.not_equal(t, "") for t in trimmed]
-    hashed = [pc.or_(pc.invert(f), pc.starts_with(t, "#")) for f, t in zip(filled, trimmed)]
-    any_filled, all_hashed = filled[0], hashed[0]
-    for f, h in zip(filled[1:], hashed[1:]):
-        any_filled, all_hashed = pc.or_(any_filled, f), pc.and_(all_hashed, h)
-    keep = pc.and_(any_filled, pc.invert(all_hashed))  # not an empty row, not the notes row
-    arrays = {"_row": pc.filter(pa.array(range(2, body.num_rows + 2), pa.int32()), keep)}
-    for name, i in positions.items():
-        col = pc.filter(body.column(i), keep)
-        arrays[name] = pc.if_else(pc.filter(filled[i], keep), col, pa.scalar(None, pa.string()))
+    n, width = body.num_rows, body.num_columns
+    # every cell of the sheet in one array, column after column: a handful of kernel calls per
+    # file instead of several per column (thousands of small files at national scale)
+    cells = pa.concat_arrays([chunk for col in body.columns for chunk in col.chunks]) if n else pa.array([], pa.string())
+    trimmed = pc.utf8_trim_whitespace(cells)
+    filled = pc.not_equal(trimmed, "")
+    f = filled.to_numpy(zero_copy_only=False).reshape(width, n)
+    hashed = ~f | pc.starts_with(trimmed, "#").to_numpy(zero_copy_only=False).reshape(width, n)
+    keep = np.flatnonzero(f.any(axis=0) & ~hashed.all(axis=0))  # not an empty row, not the notes row
+    values = pc.if_else(filled, cells, pa.scalar(None, pa.string()))
+    arrays = {"_row": pa.array(keep.astype(np.int32) + 2, pa.int32())}
+    names = list(positions)
+    taken = values.take(pa.array(np.concatenate([keep + positions[name] * n for name in names]) if names else keep))
+    for k, name in enumerate(names):
+        arrays[name] = taken.slice(k * len(keep), len(keep))
     return RawSheet(sheet.name, source, pa.table(arrays), extra)
 
 

@@ -274,7 +274,12 @@ def tables() -> dict[str, Table]:
     return out
 
 
-def _quote(identifier: str) -> str:
+def quote_identifier(identifier: str) -> str:
+    """A SQL identifier in double quotes (a table, column or catalog name).
+
+    >>> quote_identifier('a"b')
+    '"a""b"'
+    """
     return '"' + identifier.replace('"', '""') + '"'
 
 
@@ -288,14 +293,14 @@ def ddl() -> list[str]:
     for t in tables().values():
         parts = []
         for c in t.columns:
-            line = f"{_quote(c.name)} {c.type}"
+            line = f"{quote_identifier(c.name)} {c.type}"
             if c.required:
                 line += " NOT NULL"
             parts.append(line)
         keys = [c.name for c in t.columns if c.key]
         if keys:
-            parts.append("PRIMARY KEY (" + ", ".join(_quote(k) for k in keys) + ")")
-        statements.append(f"CREATE TABLE IF NOT EXISTS {_quote(t.name)} (\n  " + ",\n  ".join(parts) + "\n)")
+            parts.append("PRIMARY KEY (" + ", ".join(quote_identifier(k) for k in keys) + ")")
+        statements.append(f"CREATE TABLE IF NOT EXISTS {quote_identifier(t.name)} (\n  " + ",\n  ".join(parts) + "\n)")
     return statements
 
 

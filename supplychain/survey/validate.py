@@ -31,6 +31,7 @@ from ..db import register_function, registered, run
 from .normalize import nfkc_array, part_keys, valid_corporate_numbers
 from .read import RawWorkbook
 from .schema import Sheet, SheetColumn, sheets
+from .schema import quote_identifier as _q
 
 __all__ = [
     "ValidatedWorkbook",
@@ -91,10 +92,6 @@ class ValidatedBatch:
 
     tables: dict[str, str]
     files: list[ValidatedWorkbook]
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _udf_valid_cn(numbers: pa.Array) -> pa.Array:
@@ -316,7 +313,15 @@ def _stage_links(sheet: Sheet, chk: str, targets: dict[str, str], lacking: dict[
         )
     cols = ", ".join(f"{v} AS {_q(k + '__err')}" for k, v in replace.items())
     b = f"SELECT s.* REPLACE ({cols}) FROM {chk} s {' '.join(joins)}" if replace else f"SELECT * FROM {chk}"
-    return f"WITH b AS ({b}) SELECT * REPLACE ({_refused_sql(sheet)} AS _refused) FROM b"
+    # the raw text is kept only where it is reported (a value with an error), and for the first
+    # key column, where a duplicate is reported later: most cells are stored once, not twice
+    keep = sheet.unique[0] if sheet.unique else None
+    raws = [
+        f"CASE WHEN {_q(c.name + '__err')} IS NOT NULL THEN {_q(c.name + '__raw')} END AS {_q(c.name + '__raw')}"
+        for c in sheet.columns
+        if c.name != keep
+    ]
+    return f"WITH b AS ({b}) SELECT * REPLACE ({', '.join([f'{_refused_sql(sheet)} AS _refused', *raws])}) FROM b"
 
 
 def _stage_duplicates(sheet: Sheet, chk: str) -> str | None:
@@ -490,24 +495,34 @@ def _share_warnings(con, ok_tables: dict[str, str]) -> pd.DataFrame:
     - the suppliers of one part for one buyer and program add up to more than 1;
     - the origin countries of one supplier's part do not add up to 1.
     """
+    # The sums are taken over every group; the texts (row lists) only for the few groups that
+    # fail, joined back by key: building a string per group costs more than the whole check.
     checks = []
     if "supply" in ok_tables:
         checks.append(
-            f"""SELECT _file, 'supply' AS sheet, min(_row) AS row, 'share' AS column, CAST(round(sum(share), 4) AS VARCHAR) AS value,
-                       'shares of part ' || any_value(part) || ' bought by ' || buyer_ref || ' for ' || program
-                       || ' add up to ' || round(sum(share), 4) || ', more than 1 (rows '
-                       || string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row) || ')' AS reason, 'warning' AS action
-                FROM {ok_tables["supply"]} WHERE share IS NOT NULL
-                GROUP BY _file, program, buyer_ref, _part_key HAVING sum(share) > 1 + {SHARE_TOLERANCE}"""
+            f"""WITH bad AS (SELECT _file, program, buyer_ref, _part_key, sum(share) AS total FROM {ok_tables["supply"]}
+                             WHERE share IS NOT NULL GROUP BY ALL HAVING sum(share) > 1 + {SHARE_TOLERANCE})
+                SELECT s._file, 'supply' AS sheet, min(s._row) AS row, 'share' AS column,
+                       CAST(round(any_value(b.total), 4) AS VARCHAR) AS value,
+                       'shares of part ' || any_value(s.part) || ' bought by ' || s.buyer_ref || ' for ' || s.program
+                       || ' add up to ' || round(any_value(b.total), 4) || ', more than 1 (rows '
+                       || string_agg(CAST(s._row AS VARCHAR), ', ' ORDER BY s._row) || ')' AS reason, 'warning' AS action
+                FROM {ok_tables["supply"]} s JOIN bad b ON b._file = s._file AND b.program = s.program AND b.buyer_ref = s.buyer_ref
+                                                          AND b._part_key IS NOT DISTINCT FROM s._part_key
+                WHERE s.share IS NOT NULL GROUP BY s._file, s.program, s.buyer_ref, s._part_key"""
         )
     if "material_origin" in ok_tables:
         checks.append(
-            f"""SELECT _file, 'material_origin' AS sheet, min(_row) AS row, 'share' AS column, CAST(round(sum(share), 4) AS VARCHAR) AS value,
-                       'origin shares of ' || any_value(part) || ' from ' || supplier_ref || ' add up to '
-                       || round(sum(share), 4) || ', not 1 (rows ' || string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row)
+            f"""WITH bad AS (SELECT _file, supplier_ref, _part_key, sum(share) AS total FROM {ok_tables["material_origin"]}
+                             GROUP BY ALL HAVING abs(sum(share) - 1) > {SHARE_TOLERANCE})
+                SELECT s._file, 'material_origin' AS sheet, min(s._row) AS row, 'share' AS column,
+                       CAST(round(any_value(b.total), 4) AS VARCHAR) AS value,
+                       'origin shares of ' || any_value(s.part) || ' from ' || s.supplier_ref || ' add up to '
+                       || round(any_value(b.total), 4) || ', not 1 (rows ' || string_agg(CAST(s._row AS VARCHAR), ', ' ORDER BY s._row)
                        || '); use unknown for the part whose origin is not known' AS reason, 'warning' AS action
-                FROM {ok_tables["material_origin"]}
-                GROUP BY _file, supplier_ref, _part_key HAVING abs(sum(share) - 1) > {SHARE_TOLERANCE}"""
+                FROM {ok_tables["material_origin"]} s JOIN bad b ON b._file = s._file AND b.supplier_ref = s.supplier_ref
+                                                                   AND b._part_key IS NOT DISTINCT FROM s._part_key
+                GROUP BY s._file, s.supplier_ref, s._part_key"""
         )
     if not checks:
         return pd.DataFrame()
