@@ -102,14 +102,14 @@ def test_a_file_that_cannot_be_loaded_fails_alone(con, tmp_path, monkeypatch):
     poisoned["companies"][3][2] = "毒物工業株式会社"
     write_csv_return(tmp_path / "b", poisoned)
     write_csv_return(tmp_path / "c", basic_return(respondent="回答者C", respondent_cn=""))
-    resolve = load.resolve_companies
+    resolve = load.start_resolving
 
     def fails_on_poison(con, companies, **kwargs):
         if (companies["name"] == "毒物工業株式会社").any():
             raise RuntimeError("disk full (injected)")
         return resolve(con, companies, **kwargs)
 
-    monkeypatch.setattr(load, "resolve_companies", fails_on_poison)
+    monkeypatch.setattr(load, "start_resolving", fails_on_poison)
     res = sc.ingest(con, tmp_path)
     assert [f.status for f in res.files] == ["loaded", "failed", "loaded"]
     assert "injected" in res.files[1].message
@@ -136,3 +136,21 @@ def test_an_error_validating_a_batch_raises_after_the_batches_before_it_loaded(c
     # nothing of the helper connection is left behind: the next ingest loads c
     monkeypatch.setattr(load, "validate_returns", validate)
     assert [f.status for f in sc.ingest(con, tmp_path).files] == ["unchanged", "unchanged", "loaded"]
+
+
+def test_a_failure_while_the_names_are_searched_leaves_the_batch_out(con, tmp_path, monkeypatch):
+    from supplychain.survey import resolve
+
+    write_csv_return(tmp_path / "a", basic_return(respondent="回答者A", respondent_cn=""))
+    search = resolve._similar_pairs
+
+    def fails(new, *args):
+        if new["name"].str.contains("株式会社").any():
+            raise RuntimeError("search failed (injected)")
+        return search(new, *args)
+
+    monkeypatch.setattr(resolve, "_similar_pairs", fails)  # runs in the search thread, beside the inserts
+    res = sc.ingest(con, tmp_path)
+    assert [f.status for f in res.files] == ["failed"] and "injected" in res.files[0].message
+    for table in ("company", "company_report", "supply", "ingest_log"):
+        assert run(con, f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table

@@ -33,7 +33,7 @@ from ..db import literal, register_function, registered, run, transaction
 from ..exceptions import IngestError, SupplyChainError, SurveyReadError
 from .normalize import normalize_company_name
 from .read import MAX_FILE_BYTES, RawWorkbook, file_sha256, read_survey
-from .resolve import NameIndex, resolve_companies
+from .resolve import NameIndex, start_resolving
 from .schema import quote_identifier, sheets
 from .schema import tables as tables_schema
 from .validate import ISSUE_COLUMNS, ValidatedBatch, ValidatedWorkbook, drop_tables, validate_returns
@@ -217,7 +217,7 @@ def ingest(
     results: list[FileResult | None] = [None] * len(files)
     pending: list[tuple[int, Path, str | None, object]] = []
     pending_rows = 0
-    names = NameIndex()  # names of the companies seen, for the similar-name search of every batch
+    resolver = _Resolver(NameIndex())  # names of the companies seen, for the similar-name search of every batch
 
     unchanged: list[int] = []
     # Batches go through two stages: validation, on a second connection in a helper thread, and
@@ -240,7 +240,7 @@ def ingest(
     def finish_oldest() -> None:
         items, same, future = inflight.popleft()
         if items:
-            _ingest_batch(con, items, results, future, wave=wave, strict=strict, names=names)
+            _ingest_batch(con, items, results, future, wave=wave, strict=strict, resolver=resolver)
             if bar is not None:
                 bar.update(len(items))
         # committed: one audit entry for the batch
@@ -286,6 +286,7 @@ def ingest(
         stack.enter_context(_ingest_settings(con))
         vcon = stack.enter_context(closing(_helper_connection(con)))
         validator = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-validate"))
+        resolver.executor = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-names"))
 
         def read_ahead() -> None:
             # enough to keep the reader busy while a batch loads and the next is validated,
@@ -420,6 +421,15 @@ def _respondent_key(resp: dict) -> str:
     return resp.get("respondent_corporate_number") or normalize_company_name(resp["respondent_name"])
 
 
+@dataclass
+class _Resolver:
+    """What entity resolution keeps between the batches of one ingest: the index of the names
+    seen, and the thread its similar-name search runs on."""
+
+    names: NameIndex
+    executor: ThreadPoolExecutor | None = None
+
+
 def _helper_connection(con):
     """A second connection to the database of ``con`` (same catalog), for validation in a thread."""
     helper = con.cursor()
@@ -446,7 +456,9 @@ def _validate_batch(vcon, raws: list[RawWorkbook], token: str) -> tuple[Validate
     return batch, accepted
 
 
-def _ingest_batch(con, pending, results, validation: Future | None, *, wave: int | None, strict: bool, names: NameIndex) -> None:
+def _ingest_batch(
+    con, pending, results, validation: Future | None, *, wave: int | None, strict: bool, resolver: _Resolver
+) -> None:
     """Load the returns of ``pending``, validated together by ``validation`` (a future of
     :func:`_validate_batch`), in order, in groups of one wave with no respondent twice;
     refusals are recorded in file order between the groups."""
@@ -455,16 +467,16 @@ def _ingest_batch(con, pending, results, validation: Future | None, *, wave: int
     with ExitStack() as views:
         for table, rows in accepted.items():  # the accepted rows, under the names the loader reads
             views.enter_context(registered(con, table, rows))
-        _load_batch(con, pending, results, validated, wave=wave, strict=strict, names=names)
+        _load_batch(con, pending, results, validated, wave=wave, strict=strict, resolver=resolver)
 
 
-def _load_batch(con, pending, results, validated, *, wave: int | None, strict: bool, names: NameIndex) -> None:
+def _load_batch(con, pending, results, validated, *, wave: int | None, strict: bool, resolver: _Resolver) -> None:
     """The loading half of :func:`_ingest_batch`: ``validated`` yields the validated returns in order."""
     group: list[_Member] = []
 
     def load_group() -> None:
         if group:
-            for m, r in zip(group, _load_safely(con, group, names)):
+            for m, r in zip(group, _load_safely(con, group, resolver)):
                 results[m.position] = r
             group.clear()
 
@@ -496,14 +508,14 @@ def _load_batch(con, pending, results, validated, *, wave: int | None, strict: b
     load_group()
 
 
-def _load_safely(con, group: list[_Member], names: NameIndex) -> list[FileResult]:
+def _load_safely(con, group: list[_Member], resolver: _Resolver) -> list[FileResult]:
     """Load a group in one transaction; if that fails, each file alone, so one bad file fails alone."""
     try:
-        return _load(con, group, names)
+        return _load(con, group, resolver)
     except Exception as exc:  # rolled back by _load's transaction
         if len(group) > 1:
             log.warning("loading %d files together failed (%s); loading them one by one", len(group), exc)
-            return [r for m in group for r in _load_safely(con, [m], names)]
+            return [r for m in group for r in _load_safely(con, [m], resolver)]
         m = group[0]
         log.exception("loading %s failed; the database is unchanged", m.path)
         return [
@@ -689,7 +701,7 @@ _LOG_COLUMNS = [
 ]
 
 
-def _load(con, group: list[_Member], names: NameIndex) -> list[FileResult]:
+def _load(con, group: list[_Member], resolver: _Resolver) -> list[FileResult]:
     """Load the accepted rows of ``group`` (returns of one wave, one per respondent) in one transaction."""
     wave = group[0].wave
     tables = group[0].v.tables
@@ -751,36 +763,44 @@ def _load(con, group: list[_Member], names: NameIndex) -> list[FileResult]:
             [wave, wave, wave, wave],
         )
 
-        resolved = resolve_companies(con, companies, wave=wave, names=names)
-        with registered(
-            con, "_sc_map_df", resolved[["_file", "company_ref", "company_id"]].drop_duplicates(["_file", "company_ref"])
-        ):
-            # typed: with no company resolved the frame's columns carry no type (DuckDB 1.x: INTEGER)
-            run(
-                con,
-                """CREATE OR REPLACE TEMP TABLE _sc_map AS
-                   SELECT _file, CAST(company_ref AS VARCHAR) AS company_ref, CAST(company_id AS VARCHAR) AS company_id,
-                          _file::VARCHAR || chr(31) || CAST(company_ref AS VARCHAR) AS _key
-                   FROM _sc_map_df""",
+        # the similar-name search runs in its own thread while the facts are inserted
+        resolved, reviews = start_resolving(con, companies, wave=wave, names=resolver.names, executor=resolver.executor)
+        try:
+            with registered(
+                con, "_sc_map_df", resolved[["_file", "company_ref", "company_id"]].drop_duplicates(["_file", "company_ref"])
+            ):
+                # typed: with no company resolved the frame's columns carry no type (DuckDB 1.x: INTEGER)
+                run(
+                    con,
+                    """CREATE OR REPLACE TEMP TABLE _sc_map AS
+                       SELECT _file, CAST(company_ref AS VARCHAR) AS company_ref, CAST(company_id AS VARCHAR) AS company_id,
+                              _file::VARCHAR || chr(31) || CAST(company_ref AS VARCHAR) AS _key
+                       FROM _sc_map_df""",
+                )
+            with registered(con, "_sc_resolved_rows", resolved):
+                run(
+                    con,
+                    """INSERT INTO company_report
+                    SELECT r.company_ref, r.company_id, r.match_method, r.match_score, r.corporate_number, r.name, r.name_kana,
+                           r.name_en, r.country, r.prefecture_code, r.employees, r.is_sme, r.parent_ref, r.is_prime,
+                           ?, g.submission_id, g.source, r._row
+                    FROM _sc_resolved_rows r JOIN _sc_sources g ON g._file = r._file AND g.sheet = 'companies'
+                    ORDER BY r._file, r._row""",
+                    [wave],
+                )
+            _set_parents(con, rows("companies"))
+            if "programs" in present:
+                _upsert_programs(con, rows("programs"), wave)
+            _upsert_parts(
+                con, {name: rows(name) for name in ("supply", "material_origin", "withdrawal_events") if name in present}
             )
-        with registered(con, "_sc_resolved_rows", resolved):
-            run(
-                con,
-                """INSERT INTO company_report
-                SELECT r.company_ref, r.company_id, r.match_method, r.match_score, r.corporate_number, r.name, r.name_kana,
-                       r.name_en, r.country, r.prefecture_code, r.employees, r.is_sme, r.parent_ref, r.is_prime,
-                       ?, g.submission_id, g.source, r._row
-                FROM _sc_resolved_rows r JOIN _sc_sources g ON g._file = r._file AND g.sheet = 'companies'
-                ORDER BY r._file, r._row""",
-                [wave],
-            )
-        _set_parents(con, rows("companies"))
-        if "programs" in present:
-            _upsert_programs(con, rows("programs"), wave)
-        _upsert_parts(con, {name: rows(name) for name in ("supply", "material_origin", "withdrawal_events") if name in present})
-        for sheet_name, (table, exprs, joins) in _FACTS.items():
-            if sheet_name in present:
-                _insert_fact(con, rows(sheet_name), sheet_name, table, exprs, joins, wave)
+            for sheet_name, (table, exprs, joins) in _FACTS.items():
+                if sheet_name in present:
+                    _insert_fact(con, rows(sheet_name), sheet_name, table, exprs, joins, wave)
+            reviews.queue(con)
+        except BaseException:
+            reviews.wait()  # the name index is never used by two threads at once
+            raise
         respondent_ids = dict(
             run(
                 con,

@@ -32,7 +32,7 @@ from ..exceptions import SupplyChainError
 from .normalize import distinctive_name, normalize_company_name
 from .schema import company_reference_columns
 
-__all__ = ["resolve_companies", "name_key", "company_id_for", "review_queue", "decide", "REVIEW_THRESHOLD"]
+__all__ = ["resolve_companies", "start_resolving", "name_key", "company_id_for", "review_queue", "decide", "REVIEW_THRESHOLD"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,28 @@ def resolve_companies(
     ``names`` keeps the names already indexed for the similar-name search between calls (one
     per ingest); without it each call indexes its blocks afresh.
     """
+    resolved, reviews = start_resolving(con, companies, wave=wave, review_threshold=review_threshold, names=names)
+    reviews.queue(con)
+    return resolved
+
+
+def start_resolving(
+    con,
+    companies: pd.DataFrame,
+    *,
+    wave: int,
+    review_threshold: float = REVIEW_THRESHOLD,
+    names: NameIndex | None = None,
+    executor=None,
+) -> tuple[pd.DataFrame, _PendingReviews]:
+    """:func:`resolve_companies` in two steps: the companies now, the review queue later.
+
+    Returns the resolved mentions (companies written) and the similar-name pairs still to be
+    queued: call their ``queue(con)`` in the same transaction. With ``executor`` (a
+    ``concurrent.futures`` executor) the similar-name search runs there meanwhile, so the
+    caller's next statements overlap it; ``names`` must then not be used elsewhere until
+    ``queue`` or ``wait`` has returned.
+    """
     df = companies.reset_index(drop=True).copy()
     for c in ("name", "country", "prefecture_code", "corporate_number"):
         df[c] = df[c].astype(object).where(df[c].notna(), None)
@@ -117,9 +139,30 @@ def resolve_companies(
     df.loc[later & df["corporate_number"].notna().to_numpy(), "match_method"] = "corporate_number"
     df.loc[later & df["corporate_number"].isna().to_numpy(), ["match_method", "match_score"]] = ["name_exact", 100.0]
     created = reps[new_reps & (reps["_m"] == reps["company_id"].map(first_mention)).to_numpy()]
-    reviews = _queue_similar(con, reps[new_reps], created, review_threshold, wave, names or NameIndex())
+    new_mentions = reps[new_reps]
+    inputs = _similar_inputs(con, new_mentions)  # before this batch's companies are written
     _write_companies(con, df, wave)
-    if reviews:
+    search = (new_mentions, created, inputs, review_threshold, wave, names or NameIndex())
+    reviews = executor.submit(_similar_pairs, *search) if executor is not None else None
+    return df.drop(columns=["key", "_p", "_m"]), _PendingReviews(reviews, search)
+
+
+class _PendingReviews:
+    """The similar-name pairs of one :func:`start_resolving`: searched in the background or on demand."""
+
+    def __init__(self, future, search: tuple):
+        self._future, self._search = future, search
+
+    def wait(self) -> None:
+        """Wait for the background search to end, whatever its outcome (the caller is failing)."""
+        if self._future is not None:
+            self._future.exception()
+
+    def queue(self, con) -> None:
+        """Add the pairs to the review queue (``entity_review``), in the caller's transaction."""
+        reviews = self._future.result() if self._future is not None else _similar_pairs(*self._search)
+        if not reviews:
+            return
         cols = [
             "review_id",
             "key_a",
@@ -141,7 +184,6 @@ def resolve_companies(
                         FROM _sc_reviews r WHERE NOT EXISTS (SELECT 1 FROM entity_review e WHERE e.review_id = r.review_id)""",
             )
         log.info("%d company pairs queued for review", len(reviews))
-    return df.drop(columns=["key", "_p", "_m"])
 
 
 def _match(con, df: pd.DataFrame) -> None:
@@ -200,15 +242,11 @@ def _match(con, df: pd.DataFrame) -> None:
         df.loc[joins, "match_score"] = 100.0
 
 
-def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: float, wave: int, names: NameIndex) -> list[tuple]:
-    """Pairs (earlier company, new mention) with similar names in the same country and prefecture.
-
-    Candidates are the companies already in the database in the blocks (country, prefecture) of
-    the new mentions, and the companies ``created`` by earlier mentions (``_m``) of this batch;
-    pairs decided ``different`` before are not asked again.
-    """
+def _similar_inputs(con, new: pd.DataFrame) -> tuple[pd.DataFrame, set] | None:
+    """What the similar-name search needs from the database: the companies already in the blocks
+    (country, prefecture) of the ``new`` mentions, and the pairs decided ``different`` before."""
     if new.empty:
-        return []
+        return None
     # a block whose new mentions all have corporate numbers needs only its companies without one
     blocks = (
         new.assign(_unnumbered=new["corporate_number"].isna()).groupby(["country", "_p"], as_index=False)["_unnumbered"].any()
@@ -232,6 +270,22 @@ def _queue_similar(con, new: pd.DataFrame, created: pd.DataFrame, threshold: flo
                      WHERE status = 'different' AND key_b IN (SELECT key FROM _sc_new_keys)""",
             ).fetchall()
         }
+    return existing, different
+
+
+def _similar_pairs(
+    new: pd.DataFrame, created: pd.DataFrame, inputs, threshold: float, wave: int, names: NameIndex
+) -> list[tuple]:
+    """Pairs (earlier company, new mention) with similar names in the same country and prefecture.
+
+    Candidates are the companies already in the database in the blocks (country, prefecture) of
+    the new mentions (``inputs``, from :func:`_similar_inputs`), and the companies ``created``
+    by earlier mentions (``_m``) of this batch; pairs decided ``different`` before are not asked
+    again. No database work: it may run in another thread.
+    """
+    if inputs is None:
+        return []
+    existing, different = inputs
     created = created[existing.columns]
     existing = pd.concat([existing.astype(object), created.astype(object)], ignore_index=True)
     if existing.empty:
