@@ -519,67 +519,60 @@ def deletion_hashes(names: list[str], k: int = MAX_EDITS) -> tuple[np.ndarray, n
 
 
 def _write_companies(con, df: pd.DataFrame, wave: int) -> None:
-    cols = [
-        "company_id",
-        "corporate_number",
-        "name",
-        "name_normalized",
-        "name_kana",
-        "name_en",
-        "country",
-        "prefecture_code",
-        "employees",
-        "is_sme",
-        "is_prime",
-        "parent_company_id",
-    ]
-    frame = df.assign(parent_company_id=None)[cols]
-    if frame["company_id"].duplicated().any():
-        # one company mentioned in several returns of a batch: as if loaded one after another,
-        # the first report of each field counts, but the latest of size and SME status
-        agg = {c: "first" for c in cols if c != "company_id"}
-        agg.update(employees="last", is_sme="last", is_prime="max")
-        prime = frame["is_prime"].map({True: 1.0, False: 0.0}).astype(float)
-        frame = frame.assign(is_prime=prime).groupby("company_id", sort=False, as_index=False).agg(agg)
-        frame["is_prime"] = frame["is_prime"].map({1.0: True, 0.0: False}).astype(object)
-        frame = frame[cols]
-    with registered(con, "_sc_resolved", frame):
+    # one company mentioned in several returns of a batch: as if loaded one after another, the
+    # first report of each field counts (mentions in order ``_m``), but the latest of size and
+    # SME status; a prime if any report says so. Aggregated in DuckDB: a pandas groupby of a
+    # million text mentions took longer than the inserts.
+    first = ["corporate_number", "name", "name_normalized", "name_kana", "name_en", "country", "prefecture_code"]
+    columns = ["_m", "company_id", *first, "employees", "is_sme", "is_prime"]
+    with registered(con, "_sc_mentioned", df[columns]):
         run(
             con,
-            """
+            f"""CREATE OR REPLACE TEMP TABLE _sc_resolved AS
+                SELECT CAST(company_id AS VARCHAR) AS company_id,
+                       {", ".join(f"CAST(arg_min({c}, _m) FILTER (WHERE {c} IS NOT NULL) AS VARCHAR) AS {c}" for c in first)},
+                       CAST(arg_max(employees, _m) FILTER (WHERE employees IS NOT NULL) AS BIGINT) AS employees,
+                       CAST(arg_max(is_sme, _m) FILTER (WHERE is_sme IS NOT NULL) AS BOOLEAN) AS is_sme,
+                       bool_or(CAST(is_prime AS BOOLEAN)) AS is_prime
+                FROM _sc_mentioned GROUP BY company_id ORDER BY min(_m)""",
+        )
+    run(
+        con,
+        """
             INSERT INTO company
             SELECT company_id, corporate_number, name, name_normalized, name_kana, name_en, country,
                    prefecture_code, employees, is_sme, is_prime, NULL, ?, ?
             FROM _sc_resolved r WHERE NOT EXISTS (SELECT 1 FROM company c WHERE c.company_id = r.company_id)
         """,
-            [wave, wave],
-        )
-        run(
-            con,
-            """
-            UPDATE company SET
-                corporate_number = coalesce(company.corporate_number, r.corporate_number),
-                name_kana = coalesce(company.name_kana, r.name_kana),
-                name_en = coalesce(company.name_en, r.name_en),
-                prefecture_code = coalesce(company.prefecture_code, r.prefecture_code),
-                employees = CASE WHEN ? >= company.last_wave THEN coalesce(r.employees, company.employees) ELSE company.employees END,
-                is_sme = CASE WHEN ? >= company.last_wave THEN coalesce(r.is_sme, company.is_sme) ELSE company.is_sme END,
-                is_prime = coalesce(company.is_prime, false) OR coalesce(r.is_prime, false),
-                first_wave = least(company.first_wave, ?),
-                last_wave = greatest(company.last_wave, ?)
-            FROM _sc_resolved r WHERE company.company_id = r.company_id
-              AND (  -- only the companies this report changes: an update rewrites the row
-                   (company.corporate_number IS NULL AND r.corporate_number IS NOT NULL)
-                OR (company.name_kana IS NULL AND r.name_kana IS NOT NULL)
-                OR (company.name_en IS NULL AND r.name_en IS NOT NULL)
-                OR (company.prefecture_code IS NULL AND r.prefecture_code IS NOT NULL)
-                OR (? >= company.last_wave AND r.employees IS NOT NULL AND r.employees IS DISTINCT FROM company.employees)
-                OR (? >= company.last_wave AND r.is_sme IS NOT NULL AND r.is_sme IS DISTINCT FROM company.is_sme)
-                OR company.is_prime IS NULL OR (NOT company.is_prime AND coalesce(r.is_prime, false))
-                OR ? < company.first_wave OR ? > company.last_wave)
-        """,
-            [wave, wave, wave, wave, wave, wave, wave, wave],
-        )
+        [wave, wave],
+    )
+    run(
+        con,
+        """
+        UPDATE company SET
+            corporate_number = coalesce(company.corporate_number, r.corporate_number),
+            name_kana = coalesce(company.name_kana, r.name_kana),
+            name_en = coalesce(company.name_en, r.name_en),
+            prefecture_code = coalesce(company.prefecture_code, r.prefecture_code),
+            employees = CASE WHEN ? >= company.last_wave THEN coalesce(r.employees, company.employees) ELSE company.employees END,
+            is_sme = CASE WHEN ? >= company.last_wave THEN coalesce(r.is_sme, company.is_sme) ELSE company.is_sme END,
+            is_prime = coalesce(company.is_prime, false) OR coalesce(r.is_prime, false),
+            first_wave = least(company.first_wave, ?),
+            last_wave = greatest(company.last_wave, ?)
+        FROM _sc_resolved r WHERE company.company_id = r.company_id
+          AND (  -- only the companies this report changes: an update rewrites the row
+               (company.corporate_number IS NULL AND r.corporate_number IS NOT NULL)
+            OR (company.name_kana IS NULL AND r.name_kana IS NOT NULL)
+            OR (company.name_en IS NULL AND r.name_en IS NOT NULL)
+            OR (company.prefecture_code IS NULL AND r.prefecture_code IS NOT NULL)
+            OR (? >= company.last_wave AND r.employees IS NOT NULL AND r.employees IS DISTINCT FROM company.employees)
+            OR (? >= company.last_wave AND r.is_sme IS NOT NULL AND r.is_sme IS DISTINCT FROM company.is_sme)
+            OR company.is_prime IS NULL OR (NOT company.is_prime AND coalesce(r.is_prime, false))
+            OR ? < company.first_wave OR ? > company.last_wave)
+    """,
+        [wave, wave, wave, wave, wave, wave, wave, wave],
+    )
+    run(con, "DROP TABLE _sc_resolved")  # rolled back with the transaction on an error
 
 
 def review_queue(con, *, status: str | None = "pending") -> pd.DataFrame:
