@@ -91,13 +91,17 @@ def test_tour_runs_in_jupyterlab_in_a_real_browser(lab, tmp_path):
             # so try again until the first cell has run or is running
             # (and reload the page if the session never takes the request: seen once in many runs)
             started = ".jp-InputPrompt:has-text('[1]'), .jp-InputPrompt:has-text('[*]')"
+
+            def run_all() -> None:
+                page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+                page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+
             for attempt in range(8):
                 if attempt in (3, 6):
                     page.reload()
                     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
                 page.wait_for_timeout(1_000)
-                page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-                page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+                run_all()
                 try:
                     page.wait_for_selector(started, timeout=10_000)
                     break
@@ -115,8 +119,7 @@ def test_tour_runs_in_jupyterlab_in_a_real_browser(lab, tmp_path):
                         raise
                     # seen once in many runs on a busy machine: the run ended with every cell
                     # unexecuted and the kernel idle; run all again
-                    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-                    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+                    run_all()
                     page.wait_for_selector(started, timeout=30_000)
                     page.wait_for_function(running, timeout=90_000)
         except Exception:

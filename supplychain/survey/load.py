@@ -17,7 +17,6 @@ the next batch in another thread, and the caller's connection loads the batch be
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections import deque
@@ -217,22 +216,21 @@ def ingest(
     results: list[FileResult | None] = [None] * len(files)
     pending: list[tuple[int, Path, str | None, object]] = []
     pending_rows = 0
-    resolver = _Resolver(NameIndex())  # names of the companies seen, for the similar-name search of every batch
 
     unchanged: list[int] = []
     # Batches go through two stages: validation, on a second connection in a helper thread, and
     # loading, here. While batch k loads, batch k + 1 is validated (DuckDB works without holding
     # Python's lock, so the statements of one overlap the Python of the other).
     inflight: deque[tuple[list, list[int], Future | None]] = deque()
-    batch_sizes: list[int] = []
-    batch_numbers = itertools.count()
+    submitted = 0  # batches sent to validation so far
 
     def submit() -> None:
-        nonlocal pending_rows
+        nonlocal pending_rows, submitted
         if pending or unchanged:
             raws = [item[3] for item in pending if isinstance(item[3], RawWorkbook)]
-            future = validator.submit(_validate_batch, vcon, raws, f"b{next(batch_numbers)}") if raws else None
+            future = validator.submit(_validate_batch, vcon, raws, f"b{submitted}") if raws else None
             inflight.append((list(pending), list(unchanged), future))
+            submitted += 1
         pending.clear()
         unchanged.clear()
         pending_rows = 0
@@ -286,7 +284,8 @@ def ingest(
         stack.enter_context(_ingest_settings(con))
         vcon = stack.enter_context(closing(_helper_connection(con)))
         validator = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-validate"))
-        resolver.executor = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-names"))
+        # the names of the companies seen, for the similar-name search of every batch, and its thread
+        resolver = _Resolver(NameIndex(), stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-names")))
 
         def read_ahead() -> None:
             # enough to keep the reader busy while a batch loads and the next is validated,
@@ -340,8 +339,7 @@ def ingest(
             pending.append((i, path, sha, raw))
             pending_rows += _n_rows(raw)
             # the first batches are smaller, so that loading starts while later ones are read
-            if pending_rows >= max(1, batch_rows >> max(0, 2 - len(batch_sizes))):
-                batch_sizes.append(pending_rows)
+            if pending_rows >= max(1, batch_rows >> max(0, 2 - submitted)):
                 flush()
         flush(drain=True)
     if bar is not None:
@@ -427,7 +425,7 @@ class _Resolver:
     seen, and the thread its similar-name search runs on."""
 
     names: NameIndex
-    executor: ThreadPoolExecutor | None = None
+    executor: ThreadPoolExecutor
 
 
 def _helper_connection(con):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import Future
 
 import numpy as np
 import pandas as pd
@@ -143,24 +144,27 @@ def start_resolving(
     inputs = _similar_inputs(con, new_mentions)  # before this batch's companies are written
     _write_companies(con, df, wave)
     search = (new_mentions, created, inputs, review_threshold, wave, names or NameIndex())
-    reviews = executor.submit(_similar_pairs, *search) if executor is not None else None
-    return df.drop(columns=["key", "_p", "_m"]), _PendingReviews(reviews, search)
+    if executor is not None:
+        reviews = executor.submit(_similar_pairs, *search)
+    else:
+        reviews = Future()
+        reviews.set_result(_similar_pairs(*search))
+    return df.drop(columns=["key", "_p", "_m"]), _PendingReviews(reviews)
 
 
 class _PendingReviews:
-    """The similar-name pairs of one :func:`start_resolving`: searched in the background or on demand."""
+    """The similar-name pairs of one :func:`start_resolving`, searched in the background or already found."""
 
-    def __init__(self, future, search: tuple):
-        self._future, self._search = future, search
+    def __init__(self, future: Future):
+        self._future = future
 
     def wait(self) -> None:
-        """Wait for the background search to end, whatever its outcome (the caller is failing)."""
-        if self._future is not None:
-            self._future.exception()
+        """Wait for the search to end, whatever its outcome (the caller is failing)."""
+        self._future.exception()
 
     def queue(self, con) -> None:
         """Add the pairs to the review queue (``entity_review``), in the caller's transaction."""
-        reviews = self._future.result() if self._future is not None else _similar_pairs(*self._search)
+        reviews = self._future.result()
         if not reviews:
             return
         cols = [
