@@ -41,8 +41,8 @@ def test_sample_waves_loaded_in_batches_equal_loading_file_by_file(batch_rows):
     paths = [SAMPLE / "2022", SAMPLE / "2023"]
     one_by_one, batched = sc.connect(), sc.connect()
     a = sc.ingest(one_by_one, paths, batch_rows=1)
-    # the default: the sample's returns fit in a few batches; 4000: batches of 1000, 2000, 4000
-    # rows, several of them validated while the one before loads
+    # the default: the sample's 34k rows in a batch per wave; 4000: about nine batches, each validated
+    # while the one before loads
     b = sc.ingest(batched, paths, **({"batch_rows": batch_rows} if batch_rows else {}))
     assert [f.status for f in a.files] == [f.status for f in b.files]
     assert a.loaded == b.loaded > 0
@@ -154,3 +154,33 @@ def test_a_failure_while_the_names_are_searched_leaves_the_batch_out(con, tmp_pa
     assert [f.status for f in res.files] == ["failed"] and "injected" in res.files[0].message
     for table in ("company", "company_report", "supply", "ingest_log"):
         assert run(con, f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+
+
+SETTINGS = "SELECT name, value FROM duckdb_settings() WHERE name IN ('threads', 'checkpoint_threshold', 'disabled_optimizers')"
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_ingest_settings_apply_while_loading_and_are_given_back(con, tmp_path, monkeypatch, fail):
+    import os
+
+    write_csv_return(tmp_path / "a", basic_return(respondent="回答者A", respondent_cn=""))
+    run(con, "SET threads = 2")
+    run(con, "SET checkpoint_threshold = '20MB'")
+    run(con, "SET disabled_optimizers = 'late_materialization'")
+    before = dict(run(con, SETTINGS).fetchall())
+    seen = {}
+    loader = load._load
+
+    def watching(con, group, resolver):
+        seen.update(run(con, SETTINGS).fetchall())
+        if fail:
+            raise RuntimeError("injected")
+        return loader(con, group, resolver)
+
+    monkeypatch.setattr(load, "_load", watching)
+    res = sc.ingest(con, tmp_path)
+    assert [f.status for f in res.files] == ["failed" if fail else "loaded"]
+    assert seen["threads"] == str(load.ingest_threads(2, os.cpu_count())) == ("1" if os.cpu_count() <= 3 else "2")
+    assert seen["checkpoint_threshold"] == "953.6 MiB"  # load.CHECKPOINT_EVERY, 10⁹ bytes
+    assert set(seen["disabled_optimizers"].split(",")) == {"late_materialization", "build_side_probe_side"}
+    assert dict(run(con, SETTINGS).fetchall()) == before

@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..db import literal as _lit
 from ..db import register_function, registered, run
-from .normalize import nfkc_array, part_keys, valid_corporate_numbers
+from .normalize import corporate_number_valid_sql, nfkc_array, part_keys
 from .read import RawWorkbook
 from .schema import Sheet, SheetColumn, sheets
 from .schema import quote_identifier as _q
@@ -94,20 +93,12 @@ class ValidatedBatch:
     files: list[ValidatedWorkbook]
 
 
-def _udf_valid_cn(numbers: pa.Array) -> pa.Array:
-    valid = pa.array(valid_corporate_numbers(numbers), pa.bool_())
-    return pc.if_else(pc.is_null(numbers), pa.scalar(None, pa.bool_()), valid)
-
-
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     """Register the package's vectorised SQL functions and lookup table on ``con`` (idempotent)."""
     exists = run(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_sc_lookup' AND temporary").fetchone()[0]
     if not exists:  # first use on this connection
-        for name, fn, ret in (
-            ("sc_valid_corporate_number", _udf_valid_cn, duckdb.sqltype("BOOLEAN")),
-            ("sc_part_key", part_keys, duckdb.sqltype("VARCHAR")),
-        ):
-            register_function(con, name, fn, [duckdb.sqltype("VARCHAR")], ret, type="arrow", null_handling="special")
+        varchar = duckdb.sqltype("VARCHAR")
+        register_function(con, "sc_part_key", part_keys, [varchar], varchar, type="arrow", null_handling="special")
         run(con, "CREATE TEMP TABLE _sc_lookup (domain VARCHAR, alias VARCHAR, value VARCHAR)")
         rows = pa.table(dict(zip(["domain", "alias", "value"], map(list, zip(*_lookup_rows(con))), strict=True)))
         with registered(con, "_sc_lookup_rows", rows):  # one insert, not a statement per row
@@ -177,7 +168,7 @@ def _parse(sheet: Sheet, c: SheetColumn, x: str, looked_up: str) -> tuple[str, s
     if t == "corporate_number":
         cn = f"REGEXP_REPLACE({x}, '[\\s\\-]', '', 'g')"
         return (
-            f"CASE WHEN sc_valid_corporate_number({cn}) THEN {cn} END",
+            f"CASE WHEN {corporate_number_valid_sql(cn)} THEN {cn} END",
             f"CASE WHEN NOT REGEXP_FULL_MATCH({cn}, '[0-9]{{13}}') THEN 'a corporate number has 13 digits'"
             " ELSE 'corporate number check digit does not match the other 12 digits (National Tax Agency rule)' END",
         )
