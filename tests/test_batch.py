@@ -105,7 +105,7 @@ def test_a_file_that_cannot_be_loaded_fails_alone(con, tmp_path, monkeypatch):
     resolve = load.start_resolving
 
     def fails_on_poison(con, companies, **kwargs):
-        if (companies["name"] == "毒物工業株式会社").any():
+        if run(con, f"SELECT count(*) FROM {companies} WHERE name = '毒物工業株式会社'").fetchone()[0]:
             raise RuntimeError("disk full (injected)")
         return resolve(con, companies, **kwargs)
 

@@ -161,3 +161,47 @@ def test_name_index_agrees_with_a_distance_matrix(batches):
         assert got == want
         assert len(got) == len(qs)  # each pair once
         seen = block
+
+
+def test_resolve_companies_on_a_frame_by_hand(con):
+    """The library form: one batch of mentions, in order. Worked by hand: rows 0 and 2 spell one
+    firm without a number (the second matches the first by name), row 1 has a number and row 3
+    repeats it word for word, row 4 is the same name as row 0 in another prefecture."""
+    import pandas as pd
+
+    from supplychain.survey.resolve import company_id_for, name_key, resolve_companies
+
+    mentions = pd.DataFrame(
+        {
+            "company_ref": ["A", "B", "C", "D", "E"],
+            "corporate_number": [None, CN_B, None, CN_B, None],
+            "name": ["山田精機株式会社", "北辰電子株式会社", "(株)山田精機", "北辰電子株式会社", "山田精機株式会社"],
+            "name_kana": [None] * 5,
+            "name_en": [None, "Hokushin Denshi", None, None, None],
+            "country": ["JP"] * 5,
+            "prefecture_code": ["23", "13", "23", "13", "27"],
+            "employees": [120, None, 130, 40, None],
+            "is_sme": [True, None, None, True, None],
+            "is_prime": [False] * 5,
+        }
+    )
+    out = resolve_companies(con, mentions, wave=2025)
+    assert out["company_ref"].tolist() == ["A", "B", "C", "D", "E"]  # in the order given
+    yamada = company_id_for(None, name_key("山田精機", "JP", "23"))
+    assert out["company_id"].tolist() == [
+        yamada,
+        company_id_for(CN_B, ""),
+        yamada,
+        company_id_for(CN_B, ""),
+        company_id_for(None, name_key("山田精機", "JP", "27")),
+    ]
+    assert out["match_method"].tolist() == ["new", "new", "name_exact", "corporate_number", "new"]
+    assert out["match_score"].fillna(-1).tolist() == [-1, -1, 100.0, -1, -1]
+    assert out["name_normalized"].tolist() == ["山田精機", "北辰電子", "山田精機", "北辰電子", "山田精機"]
+    # the first report of a field counts, the last of size: 山田精機 (23) has 130 employees
+    rows = run(con, "SELECT company_id, name, name_en, employees, is_sme FROM company ORDER BY name, prefecture_code").fetchall()
+    assert rows == [  # 北 (U+5317) sorts before 山 (U+5C71)
+        (company_id_for(CN_B, ""), "北辰電子株式会社", "Hokushin Denshi", 40, True),
+        (company_id_for(None, name_key("山田精機", "JP", "23")), "山田精機株式会社", None, 130, True),
+        (company_id_for(None, name_key("山田精機", "JP", "27")), "山田精機株式会社", None, None, None),
+    ]

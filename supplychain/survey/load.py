@@ -731,7 +731,8 @@ def _load(con, group: list[_Member], resolver: _Resolver) -> list[FileResult]:
     def rows(sheet: str) -> str:
         return f"(SELECT * FROM {tables[sheet]} WHERE _file IN ({ids}))"
 
-    companies = run(con, f"SELECT * EXCLUDE (_row), _row FROM {rows('companies')}").df()
+    # the mentions of companies, numbered in file and row order
+    companies = f"(SELECT *, CAST(row_number() OVER (ORDER BY _file, _row) - 1 AS BIGINT) AS _m FROM {rows('companies')})"
     _register_company_key(con)
     with transaction(con):
         first_sid = _next_submission_id(con)
@@ -786,28 +787,23 @@ def _load(con, group: list[_Member], resolver: _Resolver) -> list[FileResult]:
         # the similar-name search runs in its own thread while the facts are inserted
         resolved, reviews = start_resolving(con, companies, wave=wave, names=resolver.names, executor=resolver.executor)
         try:
-            with registered(
-                con, "_sc_map_df", resolved[["_file", "company_ref", "company_id"]].drop_duplicates(["_file", "company_ref"])
-            ):
-                # typed: with no company resolved the frame's columns carry no type (DuckDB 1.x: INTEGER)
-                run(
-                    con,
-                    """CREATE OR REPLACE TEMP TABLE _sc_map AS
-                       SELECT _file, CAST(company_ref AS VARCHAR) AS company_ref, CAST(company_id AS VARCHAR) AS company_id,
-                              _file::VARCHAR || chr(31) || CAST(company_ref AS VARCHAR) AS _key
-                       FROM _sc_map_df""",
-                )
-            with registered(con, "_sc_resolved_rows", resolved):
-                run(
-                    con,
-                    """INSERT INTO company_report
-                    SELECT r.company_ref, r.company_id, r.match_method, r.match_score, r.corporate_number, r.name, r.name_kana,
-                           r.name_en, r.country, r.prefecture_code, r.employees, r.is_sme, r.parent_ref, r.is_prime,
-                           ?, g.submission_id, g.source, r._row
-                    FROM _sc_resolved_rows r JOIN _sc_sources g ON g._file = r._file AND g.sheet = 'companies'
-                    ORDER BY r._file, r._row""",
-                    [wave],
-                )
+            run(
+                con,
+                f"""CREATE OR REPLACE TEMP TABLE _sc_map AS
+                    SELECT _file, company_ref, company_id, _file::VARCHAR || chr(31) || company_ref AS _key
+                    FROM {resolved} QUALIFY row_number() OVER (PARTITION BY _file, company_ref ORDER BY _m) = 1""",
+            )
+            run(
+                con,
+                f"""INSERT INTO company_report
+                SELECT r.company_ref, r.company_id, r.match_method, r.match_score, r.corporate_number, r.name, r.name_kana,
+                       r.name_en, r.country, r.prefecture_code, r.employees, r.is_sme, r.parent_ref, r.is_prime,
+                       ?, g.submission_id, g.source, r._row
+                FROM {resolved} r JOIN _sc_sources g ON g._file = r._file AND g.sheet = 'companies'
+                ORDER BY r._file, r._row""",
+                [wave],
+            )
+            run(con, f"DROP TABLE {resolved}")
             _set_parents(con, rows("companies"))
             if "programs" in present:
                 _upsert_programs(con, rows("programs"), wave)
@@ -832,6 +828,7 @@ def _load(con, group: list[_Member], resolver: _Resolver) -> list[FileResult]:
             ).fetchall()
         )
         out, log_rows = [], []
+        user = audit.current_user()  # reads the configuration: once, not per file
         for m in group:
             v, sid = m.v, int(sid_of[m.v.index])
             replaced = previous.get(v.index)
@@ -861,7 +858,7 @@ def _load(con, group: list[_Member], resolver: _Resolver) -> list[FileResult]:
                     replaced,
                     ", ".join(v.raw.extra_columns) or None,
                     message,
-                    audit.current_user(),
+                    user,
                 )
             )
             out.append(

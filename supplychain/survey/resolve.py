@@ -88,39 +88,58 @@ def resolve_companies(
     ``names`` keeps the names already indexed for the similar-name search between calls (one
     per ingest); without it each call indexes its blocks afresh.
     """
-    resolved, reviews = start_resolving(con, companies, wave=wave, review_threshold=review_threshold, names=names)
+    frame = companies.reset_index(drop=True).assign(_m=np.arange(len(companies)))
+    with registered(con, "_sc_companies_df", frame):
+        run(con, "CREATE OR REPLACE TEMP TABLE _sc_companies_in AS SELECT * FROM _sc_companies_df")
+    resolved, reviews = start_resolving(con, "_sc_companies_in", wave=wave, review_threshold=review_threshold, names=names)
     reviews.queue(con)
-    return resolved
+    out = run(con, f"SELECT * EXCLUDE (_m) FROM {resolved} ORDER BY _m").df()
+    run(con, f"DROP TABLE {resolved}")
+    run(con, "DROP TABLE _sc_companies_in")
+    return out
+
+
+#: The temporary table :func:`start_resolving` leaves its answer in.
+RESOLVED_TABLE = "_sc_resolved_mentions"
 
 
 def start_resolving(
     con,
-    companies: pd.DataFrame,
+    companies: str,
     *,
     wave: int,
     review_threshold: float = REVIEW_THRESHOLD,
     names: NameIndex | None = None,
     executor=None,
-) -> tuple[pd.DataFrame, _PendingReviews]:
-    """:func:`resolve_companies` in two steps: the companies now, the review queue later.
+) -> tuple[str, _PendingReviews]:
+    """:func:`resolve_companies` in two steps, in SQL where it touches every mention: the
+    companies now, the review queue later.
 
-    Returns the resolved mentions (companies written) and the similar-name pairs still to be
-    queued: call their ``queue(con)`` in the same transaction. With ``executor`` (a
-    ``concurrent.futures`` executor) the similar-name search runs there meanwhile, so the
-    caller's next statements overlap it; ``names`` must then not be used elsewhere until
-    ``queue`` or ``wait`` has returned.
+    ``companies`` is a table or subquery of accepted ``companies`` rows with a column ``_m``
+    numbering the mentions in order (0, 1, ...). Returns the name of a temporary table holding
+    its rows with ``name_normalized``, ``company_id``, ``match_method`` and ``match_score``
+    added (the companies are written), and the similar-name pairs still to be queued: call
+    their ``queue(con)`` in the same transaction. With ``executor`` (a ``concurrent.futures``
+    executor) the similar-name search runs there meanwhile, so the caller's next statements
+    overlap it; ``names`` must then not be used elsewhere until ``queue`` or ``wait`` has
+    returned.
     """
-    df = companies.reset_index(drop=True).copy()
+    # A firm is mentioned by many returns in the same words: each distinct mention (number,
+    # name, country, prefecture) is resolved once, in Python, by its first mention (``_rep``);
+    # the others get its answer in SQL.
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE _sc_mentions_all AS
+            SELECT *, min(_m) OVER (PARTITION BY corporate_number, name, country, prefecture_code) AS _rep
+            FROM {companies}""",
+    )
+    reps = run(
+        con,
+        """SELECT _m, name, country, prefecture_code, corporate_number
+           FROM _sc_mentions_all WHERE _m = _rep ORDER BY _m""",
+    ).df()
     for c in ("name", "country", "prefecture_code", "corporate_number"):
-        df[c] = df[c].astype(object).where(df[c].notna(), None)
-    df["_m"] = np.arange(len(df))
-    # A firm is mentioned by many returns in the same words: resolve each distinct mention once
-    # (the first, ``reps``) and give the others its answer.
-    signature = df["corporate_number"].fillna("") + "\x1f" + df["name"] + "\x1f" + df["country"].fillna("") + "\x1f"
-    signature += df["prefecture_code"].fillna("")
-    sig, _ = pd.factorize(signature)
-    first_of_sig = ~pd.Series(sig).duplicated().to_numpy()
-    reps = df.loc[first_of_sig, ["_m", "name", "country", "prefecture_code", "corporate_number"]].copy()
+        reps[c] = reps[c].astype(object).where(reps[c].notna(), None)
     reps["name_normalized"] = [normalize_company_name(n) for n in reps["name"].tolist()]
     reps["_p"] = reps["prefecture_code"].fillna("")
     reps["key"] = reps["country"].fillna("") + "|" + reps["_p"] + "|" + reps["name_normalized"]
@@ -128,28 +147,39 @@ def start_resolving(
     reps["match_method"] = None
     reps["match_score"] = None
     _match(con, reps)
-    new_reps = reps["match_method"] == "new"
-    # map the answers back to every mention
-    for c in ("name_normalized", "_p", "key", "company_id", "match_method", "match_score"):
-        df[c] = reps[c].to_numpy(object)[sig]  # factorize numbers signatures in order of first appearance
-    new = df["match_method"].eq("new").to_numpy()
-    first_mention = df.groupby("company_id", sort=False)["_m"].min()
-    # the first mention creates a company; later ones in the batch match it as they would have
-    # matched it in the database, by number or by name
-    later = new & (df["_m"] != df["company_id"].map(first_mention)).to_numpy()
-    df.loc[later & df["corporate_number"].notna().to_numpy(), "match_method"] = "corporate_number"
-    df.loc[later & df["corporate_number"].isna().to_numpy(), ["match_method", "match_score"]] = ["name_exact", 100.0]
-    created = reps[new_reps & (reps["_m"] == reps["company_id"].map(first_mention)).to_numpy()]
+    new_reps = (reps["match_method"] == "new").to_numpy()
+    # The first mention of a new company creates it; later ones in the batch match it as they
+    # would have matched it in the database, by number or by name (all mentions of one
+    # distinct mention follow its first, so the first of a company is the first of its reps).
+    reps["_first"] = reps.groupby("company_id", sort=False)["_m"].transform("min")
+    created = reps[new_reps & (reps["_m"] == reps["_first"]).to_numpy()]
     new_mentions = reps[new_reps]
+    answers = reps[["_m", "name_normalized", "company_id", "match_method", "match_score", "_first"]]
+    with registered(con, "_sc_rep_answers", answers.astype({"match_score": "float64"})):
+        run(
+            con,
+            f"""CREATE OR REPLACE TEMP TABLE {RESOLVED_TABLE} AS
+                SELECT m.* EXCLUDE (_rep),
+                       CAST(a.name_normalized AS VARCHAR) AS name_normalized,
+                       CAST(a.company_id AS VARCHAR) AS company_id,
+                       CASE WHEN a.match_method <> 'new' OR m._m = a._first THEN CAST(a.match_method AS VARCHAR)
+                            WHEN m.corporate_number IS NOT NULL THEN 'corporate_number'
+                            ELSE 'name_exact' END AS match_method,
+                       CASE WHEN a.match_method = 'new' AND m._m <> a._first AND m.corporate_number IS NULL THEN 100.0
+                            ELSE CAST(a.match_score AS DOUBLE) END AS match_score
+                FROM _sc_mentions_all m JOIN _sc_rep_answers a ON a._m = m._rep
+                ORDER BY m._m""",
+        )
+    run(con, "DROP TABLE _sc_mentions_all")
     inputs = _similar_inputs(con, new_mentions)  # before this batch's companies are written
-    _write_companies(con, df, wave)
+    _write_companies(con, RESOLVED_TABLE, wave)
     search = (new_mentions, created, inputs, review_threshold, wave, names or NameIndex())
     if executor is not None:
         reviews = executor.submit(_similar_pairs, *search)
     else:
         reviews = Future()
         reviews.set_result(_similar_pairs(*search))
-    return df.drop(columns=["key", "_p", "_m"]), _PendingReviews(reviews)
+    return RESOLVED_TABLE, _PendingReviews(reviews)
 
 
 class _PendingReviews:
@@ -522,24 +552,22 @@ def deletion_hashes(names: list[str], k: int = MAX_EDITS) -> tuple[np.ndarray, n
     return np.concatenate(owners), np.concatenate(hashes)
 
 
-def _write_companies(con, df: pd.DataFrame, wave: int) -> None:
+def _write_companies(con, mentions: str, wave: int) -> None:
+    """Create and update the companies of the resolved ``mentions`` (a table, in order ``_m``)."""
     # one company mentioned in several returns of a batch: as if loaded one after another, the
     # first report of each field counts (mentions in order ``_m``), but the latest of size and
-    # SME status; a prime if any report says so. Aggregated in DuckDB: a pandas groupby of a
-    # million text mentions took longer than the inserts.
+    # SME status; a prime if any report says so.
     first = ["corporate_number", "name", "name_normalized", "name_kana", "name_en", "country", "prefecture_code"]
-    columns = ["_m", "company_id", *first, "employees", "is_sme", "is_prime"]
-    with registered(con, "_sc_mentioned", df[columns]):
-        run(
-            con,
-            f"""CREATE OR REPLACE TEMP TABLE _sc_resolved AS
-                SELECT CAST(company_id AS VARCHAR) AS company_id,
-                       {", ".join(f"CAST(arg_min({c}, _m) FILTER (WHERE {c} IS NOT NULL) AS VARCHAR) AS {c}" for c in first)},
-                       CAST(arg_max(employees, _m) FILTER (WHERE employees IS NOT NULL) AS BIGINT) AS employees,
-                       CAST(arg_max(is_sme, _m) FILTER (WHERE is_sme IS NOT NULL) AS BOOLEAN) AS is_sme,
-                       bool_or(CAST(is_prime AS BOOLEAN)) AS is_prime
-                FROM _sc_mentioned GROUP BY company_id ORDER BY min(_m)""",
-        )
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE _sc_resolved AS
+            SELECT CAST(company_id AS VARCHAR) AS company_id,
+                   {", ".join(f"CAST(arg_min({c}, _m) FILTER (WHERE {c} IS NOT NULL) AS VARCHAR) AS {c}" for c in first)},
+                   CAST(arg_max(employees, _m) FILTER (WHERE employees IS NOT NULL) AS BIGINT) AS employees,
+                   CAST(arg_max(is_sme, _m) FILTER (WHERE is_sme IS NOT NULL) AS BOOLEAN) AS is_sme,
+                   bool_or(CAST(is_prime AS BOOLEAN)) AS is_prime
+            FROM {mentions} GROUP BY company_id ORDER BY min(_m)""",
+    )
     run(
         con,
         """
