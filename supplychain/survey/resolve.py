@@ -116,10 +116,11 @@ def start_resolving(
     companies now, the review queue later.
 
     ``companies`` is a table or subquery of accepted ``companies`` rows with a column ``_m``
-    numbering the mentions in order (0, 1, ...). Returns the name of a temporary table holding
-    its rows with ``name_normalized``, ``company_id``, ``match_method`` and ``match_score``
-    added (the companies are written), and the similar-name pairs still to be queued: call
-    their ``queue(con)`` in the same transaction. With ``executor`` (a ``concurrent.futures``
+    that orders the mentions (distinct non-negative integers, increasing in the order the
+    mentions were reported). Returns the name of a temporary table holding its rows (in no
+    particular order) with ``name_normalized``, ``company_id``, ``match_method`` and
+    ``match_score`` added (the companies are written), and the similar-name pairs still to be
+    queued: call their ``queue(con)`` in the same transaction. With ``executor`` (a ``concurrent.futures``
     executor) the similar-name search runs there meanwhile, so the caller's next statements
     overlap it; ``names`` must then not be used elsewhere until ``queue`` or ``wait`` has
     returned.
@@ -167,8 +168,7 @@ def start_resolving(
                             ELSE 'name_exact' END AS match_method,
                        CASE WHEN a.match_method = 'new' AND m._m <> a._first AND m.corporate_number IS NULL THEN 100.0
                             ELSE CAST(a.match_score AS DOUBLE) END AS match_score
-                FROM _sc_mentions_all m JOIN _sc_rep_answers a ON a._m = m._rep
-                ORDER BY m._m""",
+                FROM _sc_mentions_all m JOIN _sc_rep_answers a ON a._m = m._rep""",
         )
     run(con, "DROP TABLE _sc_mentions_all")
     inputs = _similar_inputs(con, new_mentions)  # before this batch's companies are written
