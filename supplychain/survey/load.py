@@ -31,7 +31,7 @@ import pandas as pd
 from .. import audit
 from ..db import literal, register_function, registered, run, transaction
 from ..exceptions import IngestError, SupplyChainError, SurveyReadError
-from .normalize import normalize_company_name
+from .normalize import company_name_keys, normalize_company_name
 from .read import MAX_FILE_BYTES, RawWorkbook, file_sha256, read_survey
 from .resolve import NameIndex, start_resolving
 from .schema import quote_identifier, sheets
@@ -470,6 +470,9 @@ def _validate_batch(vcon, raws: list[RawWorkbook], token: str) -> tuple[Validate
         accepted = {table: run(vcon, f"SELECT * FROM {table}").arrow() for table in batch.tables.values()}
     finally:
         drop_tables(vcon, batch)
+    if "companies" in batch.tables:  # the name keys for entity resolution, here rather than in the loading thread
+        table = batch.tables["companies"]
+        accepted[table] = accepted[table].append_column("_name_key", company_name_keys(accepted[table].column("name")))
     for raw in raws:  # the text of the cells is not needed any more (the counts are in the batch)
         for sheet in raw.sheets.values():
             sheet.table = sheet.table.slice(0, 0)

@@ -262,6 +262,24 @@ def part_keys(values):
     return pc.take(keys, encoded.indices)
 
 
+def company_name_keys(values):
+    """:func:`normalize_company_name` of every name of an Arrow string array (nulls stay
+    null), each distinct name normalised once.
+
+    >>> import pyarrow as pa
+    >>> company_name_keys(pa.array(["山田精機㈱", None, "株式会社 山田精機"])).to_pylist()
+    ['山田精機', None, '山田精機']
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values.cast(pa.string()))
+    keys = pa.array([normalize_company_name(n) for n in encoded.dictionary.to_pylist()], pa.string())
+    return pc.take(keys, encoded.indices)
+
+
 def nfkc_array(values):
     """NFKC of every string of an Arrow array; pure-ASCII arrays (most codes and numbers) are
     returned as they are, since NFKC leaves ASCII unchanged."""

@@ -88,7 +88,9 @@ def resolve_companies(
     ``names`` keeps the names already indexed for the similar-name search between calls (one
     per ingest); without it each call indexes its blocks afresh.
     """
-    frame = companies.reset_index(drop=True).assign(_m=np.arange(len(companies)))
+    frame = companies.reset_index(drop=True).assign(
+        _m=np.arange(len(companies)), _name_key=[normalize_company_name(n) for n in companies["name"].tolist()]
+    )
     with registered(con, "_sc_companies_df", frame):
         run(con, "CREATE OR REPLACE TEMP TABLE _sc_companies_in AS SELECT * FROM _sc_companies_df")
     resolved, reviews = start_resolving(con, "_sc_companies_in", wave=wave, review_threshold=review_threshold, names=names)
@@ -117,7 +119,9 @@ def start_resolving(
 
     ``companies`` is a table or subquery of accepted ``companies`` rows with a column ``_m``
     that orders the mentions (distinct non-negative integers, increasing in the order the
-    mentions were reported). Returns the name of a temporary table holding its rows (in no
+    mentions were reported) and ``_name_key``, the name's
+    :func:`~supplychain.survey.normalize.normalize_company_name` (the ingest works it out in its
+    validation thread: :func:`~supplychain.survey.normalize.company_name_keys`). Returns the name of a temporary table holding its rows (in no
     particular order) with ``name_normalized``, ``company_id``, ``match_method`` and
     ``match_score`` added (the companies are written), and the similar-name pairs still to be
     queued: call their ``queue(con)`` in the same transaction. With ``executor`` (a ``concurrent.futures``
@@ -136,12 +140,11 @@ def start_resolving(
     )
     reps = run(
         con,
-        """SELECT _m, name, country, prefecture_code, corporate_number
+        """SELECT _m, name, country, prefecture_code, corporate_number, _name_key AS name_normalized
            FROM _sc_mentions_all WHERE _m = _rep ORDER BY _m""",
     ).df()
-    for c in ("name", "country", "prefecture_code", "corporate_number"):
+    for c in ("name", "country", "prefecture_code", "corporate_number", "name_normalized"):
         reps[c] = reps[c].astype(object).where(reps[c].notna(), None)
-    reps["name_normalized"] = [normalize_company_name(n) for n in reps["name"].tolist()]
     reps["_p"] = reps["prefecture_code"].fillna("")
     reps["key"] = reps["country"].fillna("") + "|" + reps["_p"] + "|" + reps["name_normalized"]
     reps["company_id"] = None
@@ -155,13 +158,13 @@ def start_resolving(
     reps["_first"] = reps.groupby("company_id", sort=False)["_m"].transform("min")
     created = reps[new_reps & (reps["_m"] == reps["_first"]).to_numpy()]
     new_mentions = reps[new_reps]
-    answers = reps[["_m", "name_normalized", "company_id", "match_method", "match_score", "_first"]]
+    answers = reps[["_m", "company_id", "match_method", "match_score", "_first"]]
     with registered(con, "_sc_rep_answers", answers.astype({"match_score": "float64"})):
         run(
             con,
             f"""CREATE OR REPLACE TEMP TABLE {RESOLVED_TABLE} AS
-                SELECT m.* EXCLUDE (_rep),
-                       CAST(a.name_normalized AS VARCHAR) AS name_normalized,
+                SELECT m.* EXCLUDE (_rep, _name_key),
+                       CAST(m._name_key AS VARCHAR) AS name_normalized,
                        CAST(a.company_id AS VARCHAR) AS company_id,
                        CASE WHEN a.match_method <> 'new' OR m._m = a._first THEN CAST(a.match_method AS VARCHAR)
                             WHEN m.corporate_number IS NOT NULL THEN 'corporate_number'
