@@ -790,11 +790,12 @@ def _load(con, group: list[_Member], resolver: _Resolver) -> list[FileResult]:
         # the similar-name search runs in its own thread while the facts are inserted
         resolved, reviews = start_resolving(con, companies, wave=wave, names=resolver.names, executor=resolver.executor)
         try:
+            # one row per return and company_ref: validation refuses a second row with the same ref
             run(
                 con,
                 f"""CREATE OR REPLACE TEMP TABLE _sc_map AS
                     SELECT _file, company_ref, company_id, _file::VARCHAR || chr(31) || company_ref AS _key
-                    FROM {resolved} QUALIFY row_number() OVER (PARTITION BY _file, company_ref ORDER BY _m) = 1""",
+                    FROM {resolved}""",
             )
             run(
                 con,
