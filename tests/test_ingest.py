@@ -279,3 +279,35 @@ def test_shares_that_do_not_add_up_are_loaded_with_a_warning(con, tmp_path):
     assert "add up to 1.1, more than 1 (rows 2, 3)" in f.issues["reason"][0]
     assert run(con, "SELECT count(*) FROM supply").fetchone()[0] == 3
     assert run(con, "SELECT count(*) FROM rejected_row WHERE action = 'warning'").fetchone()[0] == 2
+
+
+@pytest.mark.parametrize(
+    "field, value, said",
+    [
+        (8, 0x0001, "encrypted"),  # general-purpose flag bit 0: the part is encrypted
+        (10, 99, "compression method"),  # method 99 (AES), which zipfile cannot read
+    ],
+)
+def test_an_encrypted_or_unreadable_workbook_part_is_refused_with_its_name(con, tmp_path, field, value, said):
+    """A workbook whose worksheet part is encrypted, or packed by a method zipfile cannot read:
+    the file is refused naming the part; the central directory entry is patched by hand."""
+    import struct
+
+    path = write_xlsx_return(tmp_path / "r.xlsx", basic_return())
+    data = bytearray(path.read_bytes())
+    at = 0
+    patched = 0
+    while (at := data.find(b"PK\x01\x02", at)) >= 0:  # central directory entries
+        name_len = struct.unpack_from("<H", data, at + 28)[0]
+        name = bytes(data[at + 46 : at + 46 + name_len]).decode()
+        if name.startswith("xl/worksheets/"):
+            struct.pack_into("<H", data, at + field, value)
+            patched += 1
+        at += 46
+    assert patched >= 2  # one part per sheet of the contract
+    path.write_bytes(bytes(data))
+    res = sc.ingest(con, path)
+    assert res.files[0].status == "refused"
+    message = res.files[0].message
+    assert "not a readable Excel workbook (xl/worksheets/" in message and said in message, message
+    assert run(con, "SELECT count(*) FROM supply").fetchone()[0] == 0

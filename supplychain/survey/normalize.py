@@ -250,16 +250,27 @@ def part_keys(values):
     This is the definition of ``part.part_id``: validation adds it to every row as ``_part_key``,
     and SQL can call it as ``sc_part_key``.
     """
+    import pyarrow.compute as pc
+
+    # a few hundred part names among many rows: each distinct name normalised once
+    return _per_distinct(
+        values,
+        lambda names: pc.utf8_trim_whitespace(
+            pc.replace_substring_regex(pc.utf8_lower(nfkc_array(names)), pattern=r"\s+", replacement=" ")
+        ),
+    )
+
+
+def _per_distinct(values, keys_of):
+    """``keys_of`` (Arrow array -> Arrow array of the same length) applied to the distinct
+    values of ``values`` only, and spread back to every row (nulls stay null)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    # a few hundred part names among many rows: normalise each distinct name once
-    encoded = pc.dictionary_encode(values)
-    names = encoded.dictionary
-    keys = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(nfkc_array(names)), pattern=r"\s+", replacement=" "))
-    return pc.take(keys, encoded.indices)
+    encoded = pc.dictionary_encode(values.cast(pa.string()))
+    return pc.take(keys_of(encoded.dictionary), encoded.indices)
 
 
 def company_name_keys(values):
@@ -271,13 +282,8 @@ def company_name_keys(values):
     ['山田精機', None, '山田精機']
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    encoded = pc.dictionary_encode(values.cast(pa.string()))
-    keys = pa.array([normalize_company_name(n) for n in encoded.dictionary.to_pylist()], pa.string())
-    return pc.take(keys, encoded.indices)
+    return _per_distinct(values, lambda names: pa.array([normalize_company_name(n) for n in names.to_pylist()], pa.string()))
 
 
 def nfkc_array(values):

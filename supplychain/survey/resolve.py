@@ -30,7 +30,7 @@ from rapidfuzz.distance import Levenshtein
 from .. import audit
 from ..db import registered, run, transaction
 from ..exceptions import SupplyChainError
-from .normalize import distinctive_name, normalize_company_name
+from .normalize import company_name_keys, distinctive_name, normalize_company_name
 from .schema import company_reference_columns
 
 __all__ = ["resolve_companies", "start_resolving", "name_key", "company_id_for", "review_queue", "decide", "REVIEW_THRESHOLD"]
@@ -88,9 +88,10 @@ def resolve_companies(
     ``names`` keeps the names already indexed for the similar-name search between calls (one
     per ingest); without it each call indexes its blocks afresh.
     """
-    frame = companies.reset_index(drop=True).assign(
-        _m=np.arange(len(companies)), _name_key=[normalize_company_name(n) for n in companies["name"].tolist()]
-    )
+    import pyarrow as pa
+
+    keys = company_name_keys(pa.array(companies["name"].tolist(), pa.string())).to_pylist()
+    frame = companies.reset_index(drop=True).assign(_m=np.arange(len(companies)), _name_key=keys)
     with registered(con, "_sc_companies_df", frame):
         run(con, "CREATE OR REPLACE TEMP TABLE _sc_companies_in AS SELECT * FROM _sc_companies_df")
     resolved, reviews = start_resolving(con, "_sc_companies_in", wave=wave, review_threshold=review_threshold, names=names)
@@ -121,10 +122,12 @@ def start_resolving(
     that orders the mentions (distinct non-negative integers, increasing in the order the
     mentions were reported) and ``_name_key``, the name's
     :func:`~supplychain.survey.normalize.normalize_company_name` (the ingest works it out in its
-    validation thread: :func:`~supplychain.survey.normalize.company_name_keys`). Returns the name of a temporary table holding its rows (in no
-    particular order) with ``name_normalized``, ``company_id``, ``match_method`` and
-    ``match_score`` added (the companies are written), and the similar-name pairs still to be
-    queued: call their ``queue(con)`` in the same transaction. With ``executor`` (a ``concurrent.futures``
+    validation thread: :func:`~supplychain.survey.normalize.company_name_keys`).
+
+    Returns the name of a temporary table holding its rows (in no particular order) with
+    ``name_normalized``, ``company_id``, ``match_method`` and ``match_score`` added (the
+    companies are written), and the similar-name pairs still to be queued: call their
+    ``queue(con)`` in the same transaction. With ``executor`` (a ``concurrent.futures``
     executor) the similar-name search runs there meanwhile, so the caller's next statements
     overlap it; ``names`` must then not be used elsewhere until ``queue`` or ``wait`` has
     returned.
@@ -556,7 +559,7 @@ def deletion_hashes(names: list[str], k: int = MAX_EDITS) -> tuple[np.ndarray, n
 
 
 def _write_companies(con, mentions: str, wave: int) -> None:
-    """Create and update the companies of the resolved ``mentions`` (a table, in order ``_m``)."""
+    """Create and update the companies of the resolved ``mentions`` (a table; ``_m`` orders its rows)."""
     # one company mentioned in several returns of a batch: as if loaded one after another, the
     # first report of each field counts (mentions in order ``_m``), but the latest of size and
     # SME status; a prime if any report says so.
