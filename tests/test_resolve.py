@@ -8,7 +8,7 @@ from rapidfuzz.distance import Levenshtein
 
 import supplychain as sc
 from supplychain.db import run
-from supplychain.survey.resolve import MAX_EDITS, NameIndex, decide, deletion_hashes, review_queue
+from supplychain.survey.resolve import MAX_EDITS, NameIndex, decide, deletion_hashes, review_id_for, review_queue
 
 from .conftest import CN_B, basic_return, write_csv_return
 
@@ -56,6 +56,9 @@ def test_similar_name_goes_to_review_and_the_decision_is_remembered(con, tmp_pat
     sc.ingest(con, write_csv_return(tmp_path / "b", _book("回答者B", [("", "東邦ミナト精器株式会社", "JP", "13")])))
     q = review_queue(con)
     assert list(q["name_a"]) == ["東邦ミナト精機株式会社"] and list(q["name_b"]) == ["東邦ミナト精器株式会社"]
+    assert q["key_a"].tolist() == ["JP|13|東邦ミナト精機"] and q["key_b"].tolist() == ["JP|13|東邦ミナト精器"]
+    # the id SQL gives a pair is the one the library's function gives it
+    assert q["review_id"].tolist() == [review_id_for("JP|13|東邦ミナト精機", "JP|13|東邦ミナト精器")]
     # never merged silently: two companies until someone decides
     assert run(con, "SELECT count(*) FROM company WHERE name LIKE '東邦ミナト%'").fetchone()[0] == 2
     decide(con, q["review_id"][0], "same", user="analyst")
@@ -126,11 +129,51 @@ def test_deletion_hashes_are_those_of_the_strings_left():
 
 def test_name_index_finds_hand_worked_pairs():
     index = NameIndex()
-    existing = ["東邦ミナト精機", "山田精機", "kavroalloys", "zembrialloys"]
+    index.add(("JP", "13"), ["東邦ミナト精機", "山田精機", "kavroalloys", "zembrialloys", "山田精機"])
     queries = ["東邦ミナト精器", "山田", "kavroaloys", "kavro", "山田精機"]
-    qs, cs = index.close_pairs(("JP", "13"), queries, existing)
+    qs, names = index.close_pairs(("JP", "13"), queries)
     # 精機/精器: 1 edit; 山田 vs 山田精機: 2 deletions; kavroaloys: 1; kavro: 6 edits; exact: 0
-    assert sorted(zip(qs.tolist(), cs.tolist())) == [(0, 0), (1, 1), (2, 2), (4, 1)]
+    assert list(zip(qs.tolist(), names)) == [(0, "東邦ミナト精機"), (1, "山田精機"), (2, "kavroalloys"), (4, "山田精機")]
+    assert index.close_pairs(("JP", "27"), queries)[1] == []  # another block: nothing indexed
+    # a numbered query looks only among the names of companies without a number
+    index.add(("JP", "13"), ["山田精器"], numbered=[True])
+    qs, names = index.close_pairs(("JP", "13"), ["山田精機"], numbered_q=[True])
+    assert names == ["山田精機"]
+    qs, names = index.close_pairs(("JP", "13"), ["山田精機"])
+    assert sorted(names) == ["山田精器", "山田精機"]
+    # adding only where already built: (JP, 13, numbered) is, (JP, 27, unnumbered) is not
+    assert index.indexed("JP", "13", True) and not index.indexed("JP", "27", False)
+    index.add(("JP", "27"), ["山田精機"], create=False)
+    assert not index.indexed("JP", "27", False)
+
+
+def test_name_index_follows_a_company_that_moves():
+    """A company indexed in (JP, no prefecture) among the numbered gains prefecture 13: it is a
+    candidate there from then on, and no longer where it was."""
+    import pandas as pd
+
+    def frame(pref):
+        return pd.DataFrame(
+            {
+                "country": ["JP"],
+                "_p": [pref],
+                "numbered": [True],
+                "name_normalized": ["東邦ミナト精機"],
+                "company_id": ["C1"],
+                "name": ["東邦ミナト精機㈱"],
+            }
+        )
+
+    index = NameIndex()
+    index.add_frame(frame(""), create=True)
+    assert index.candidates(("JP", ""), ["東邦ミナト精器"]) == [(0, "東邦ミナト精機", [("C1", "東邦ミナト精機㈱")])]
+    index.add_frame(frame("13"), create=False)  # (JP, 13) not built yet: nothing added there
+    assert not index.indexed("JP", "13", True)
+    index.add_frame(frame("13"), create=True)
+    assert index.candidates(("JP", ""), ["東邦ミナト精器"]) == [(0, "東邦ミナト精機", [])]
+    assert index.candidates(("JP", "13"), ["東邦ミナト精器"]) == [(0, "東邦ミナト精機", [("C1", "東邦ミナト精機㈱")])]
+    # a query with a corporate number never meets a numbered company
+    assert index.candidates(("JP", "13"), ["東邦ミナト精器"], [True]) == []
 
 
 @settings(max_examples=60, deadline=None)
@@ -142,25 +185,28 @@ def test_name_index_finds_hand_worked_pairs():
     )
 )
 def test_name_index_agrees_with_a_distance_matrix(batches):
-    """Every pair within MAX_EDITS, except two numbered names (a name may be numbered in one
-    batch and not in another: a company's number becomes known)."""
+    """Every (query, name) within MAX_EDITS, except a numbered query and a name carried only by
+    numbered companies (a name may be numbered in one batch and not in another: a company's
+    number becomes known, or two firms share a name)."""
     index = NameIndex()
     seen: list[tuple[str, bool]] = []
     for batch in batches:
-        block = seen + batch  # names of the block so far, duplicates included
+        index.add(("XX", ""), [n for n, _ in batch], numbered=[b for _, b in batch])
+        seen += batch
         names_q, numbered_q = [n for n, _ in batch], np.array([b for _, b in batch], bool)
-        names_c, numbered_c = [n for n, _ in block], np.array([b for _, b in block], bool)
-        qs, cs = index.close_pairs(("XX", ""), names_q, names_c, numbered_q, numbered_c)
-        got = set(zip(qs.tolist(), cs.tolist()))
-        if batch and block:
-            edits = process.cdist(names_q, names_c, scorer=Levenshtein.distance)
-            close = (edits <= MAX_EDITS) & ~(numbered_q[:, None] & numbered_c[None, :])
-            want = set(zip(*(a.tolist() for a in np.nonzero(close))))
-        else:
-            want = set()
-        assert got == want
-        assert len(got) == len(qs)  # each pair once
-        seen = block
+        qs, names = index.close_pairs(("XX", ""), names_q, numbered_q)
+        got = list(zip(qs.tolist(), names))
+        unnumbered = {n for n, b in seen if not b}
+        candidates = sorted({n for n, _ in seen})
+        want = set()
+        if batch:
+            edits = process.cdist(names_q, candidates, scorer=Levenshtein.distance)
+            for i, j in zip(*np.nonzero(edits <= MAX_EDITS)):
+                if not numbered_q[i] or candidates[j] in unnumbered:
+                    want.add((int(i), candidates[j]))
+        assert set(got) == want
+        assert len(got) == len(want)  # each pair once
+        assert qs.tolist() == sorted(qs.tolist())
 
 
 def test_resolve_companies_on_a_frame_by_hand(con):

@@ -536,6 +536,7 @@ def _load_safely(con, group: list[_Member], resolver: _Resolver) -> list[FileRes
     try:
         return _load(con, group, resolver)
     except Exception as exc:  # rolled back by _load's transaction
+        resolver.names = NameIndex()  # what it learnt of this group may not be in the database
         if len(group) > 1:
             log.warning("loading %d files together failed (%s); loading them one by one", len(group), exc)
             return [r for m in group for r in _load_safely(con, [m], resolver)]

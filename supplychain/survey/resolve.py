@@ -62,6 +62,7 @@ def company_id_for(corporate_number: str | None, key: str) -> str:
 
 
 def review_id_for(key_a: str, key_b: str) -> str:
+    """The id of the review of the pair (earlier company's name key, mention's name key)."""
     return "R" + _hash(f"{key_a}\x1f{key_b}", 11)
 
 
@@ -177,9 +178,13 @@ def start_resolving(
                 FROM _sc_mentions_all m JOIN _sc_rep_answers a ON a._m = m._rep""",
         )
     run(con, "DROP TABLE _sc_mentions_all")
-    inputs = _similar_inputs(con, new_mentions)  # before this batch's companies are written
-    _write_companies(con, RESOLVED_TABLE, wave)
-    search = (new_mentions, created, inputs, review_threshold, wave, names or NameIndex())
+    names = NameIndex() if names is None else names
+    wanted = _indexes_wanted(new_mentions)
+    touched = _write_companies(con, RESOLVED_TABLE, wave)
+    # the blocks this ingest has not indexed yet, as they are now (this batch's companies included)
+    seed = _block_companies(con, [w for w in wanted if not names.indexed(*w)])
+    different = _decided_different(con, new_mentions)
+    search = (new_mentions, created, touched, seed, different, review_threshold, wave, names)
     if executor is not None:
         reviews = executor.submit(_similar_pairs, *search)
     else:
@@ -282,97 +287,112 @@ def _match(con, df: pd.DataFrame) -> None:
         df.loc[joins, "match_score"] = 100.0
 
 
-def _similar_inputs(con, new: pd.DataFrame) -> tuple[pd.DataFrame, set] | None:
-    """What the similar-name search needs from the database: the companies already in the blocks
-    (country, prefecture) of the ``new`` mentions, and the pairs decided ``different`` before."""
-    if new.empty:
-        return None
-    # a block whose new mentions all have corporate numbers needs only its companies without one
-    blocks = (
-        new.assign(_unnumbered=new["corporate_number"].isna()).groupby(["country", "_p"], as_index=False)["_unnumbered"].any()
-    )
-    with registered(con, "_sc_blocks", blocks), registered(con, "_sc_new_keys", new[["key"]]):
-        existing = run(
+def _indexes_wanted(new: pd.DataFrame) -> list[tuple[str, str, bool]]:
+    """The name indexes ``(country, prefecture, numbered)`` the similar-name search of ``new``
+    mentions looks in: every mention among companies without a corporate number, a mention
+    without one also among those with one."""
+    blocks = new.assign(_unnumbered=new["corporate_number"].isna()).groupby(["country", "_p"])["_unnumbered"].any()
+    wanted = [(country, pref, False) for country, pref in blocks.index]
+    return wanted + [(country, pref, True) for (country, pref), unnumbered in blocks.items() if unnumbered]
+
+
+#: What the name index keeps of a company (:meth:`NameIndex.add_frame`), as SQL over ``company``.
+_INDEXED = (
+    "{t}country AS country, coalesce({t}prefecture_code, '') AS _p, {t}corporate_number IS NOT NULL AS numbered,"
+    " {t}name_normalized AS name_normalized, {t}company_id AS company_id, {t}name AS name"
+)
+
+
+def _block_companies(con, indexes: list[tuple[str, str, bool]]) -> tuple[list, pd.DataFrame | None]:
+    """The companies of each of ``indexes`` (country, prefecture, numbered), for the name index."""
+    if not indexes:
+        return indexes, None
+    with registered(con, "_sc_blocks", pd.DataFrame(indexes, columns=["country", "_p", "numbered"])):
+        rows = run(
             con,
-            """
-            SELECT c.company_id, c.corporate_number, c.name, c.country, coalesce(c.prefecture_code, '') AS _p,
-                   c.name_normalized, c.country || '|' || coalesce(c.prefecture_code, '') || '|' || c.name_normalized AS key,
-                   -1 AS _m
-            FROM company c JOIN _sc_blocks b ON b.country = c.country AND b._p = coalesce(c.prefecture_code, '')
-            WHERE b._unnumbered OR c.corporate_number IS NULL
-            ORDER BY c.company_id""",
+            f"""SELECT {_INDEXED.format(t="c.")}
+               FROM company c JOIN _sc_blocks b ON b.country = c.country AND b._p = coalesce(c.prefecture_code, '')
+                                               AND b.numbered = (c.corporate_number IS NOT NULL)""",
         ).df()
-        different = {
-            tuple(r)
-            for r in run(
-                con,
-                """SELECT key_a, key_b FROM entity_review
-                     WHERE status = 'different' AND key_b IN (SELECT key FROM _sc_new_keys)""",
-            ).fetchall()
-        }
-    return existing, different
+    return indexes, rows
+
+
+def _decided_different(con, new: pd.DataFrame) -> set[tuple[str, str]]:
+    """The pairs of name keys decided ``different`` before, among those of the ``new`` mentions."""
+    if new.empty:
+        return set()
+    with registered(con, "_sc_new_keys", new[["key"]]):
+        found = run(
+            con,
+            """SELECT key_a, key_b FROM entity_review
+               WHERE status = 'different' AND key_b IN (SELECT key FROM _sc_new_keys)""",
+        ).fetchall()
+    return {tuple(r) for r in found}
 
 
 def _similar_pairs(
-    new: pd.DataFrame, created: pd.DataFrame, inputs, threshold: float, wave: int, names: NameIndex
+    new: pd.DataFrame,
+    created: pd.DataFrame,
+    touched: pd.DataFrame,
+    seed: tuple[list, pd.DataFrame | None],
+    different: set,
+    threshold: float,
+    wave: int,
+    names: NameIndex,
 ) -> list[tuple]:
     """Pairs (earlier company, new mention) with similar names in the same country and prefecture.
 
-    Candidates are the companies already in the database in the blocks (country, prefecture) of
-    the new mentions (``inputs``, from :func:`_similar_inputs`), and the companies ``created``
-    by earlier mentions (``_m``) of this batch; pairs decided ``different`` before are not asked
-    again. No database work: it may run in another thread.
+    Candidates are the companies of the mention's block (country, prefecture) in the database,
+    except those ``created`` by this batch at or after the mention (a company of the batch is
+    compared only with later mentions); never two companies with corporate numbers, nor a pair
+    decided ``different`` before. First brings ``names`` up to date: the companies ``touched``
+    by this batch (from :func:`_write_companies`) go into the indexes already built, and ``seed``
+    (from :func:`_block_companies`) builds those this batch needs for the first time. No
+    database work: it may run in another thread.
     """
-    if inputs is None:
-        return []
-    existing, different = inputs
-    created = created[existing.columns]
-    existing = pd.concat([existing.astype(object), created.astype(object)], ignore_index=True)
-    if existing.empty:
-        return []
+    names.add_frame(touched, create=False)
+    indexes, rows = seed
+    for country, pref, numbered in indexes:
+        names.add((country, pref), [], numbered=np.full(0, numbered))  # built, even if empty
+    names.add_frame(rows, create=True)
+    created_m = dict(zip(created["company_id"].tolist(), created["_m"].tolist()))
     reviews = []
     seen = set()
-    groups = dict(tuple(existing.groupby(["country", "_p"])))
     # one query per name and company: a firm mentioned by many buyers is compared once
     new = new.drop_duplicates(["key", "company_id", "corporate_number"])
     for (country, pref), part in new.groupby(["country", "_p"]):
-        block = groups.get((country, pref))
-        if block is None:
-            continue
         # A typo or variant is a few edits away (東邦ミナト精機 / 東邦ミナト精器), whatever the length
         # of the name; and it must stay similar without the generic words ("Kavro Alloys" and
         # "Zembri Alloys" share only "Alloys"; 東邦ミナト精機 and 東邦ミナト電子 differ in trade).
-        names_q, names_c = part["name_normalized"].tolist(), block["name_normalized"].tolist()
-        q_cn, q_key, q_id, q_name, q_m = (
-            part[c].to_numpy(object) for c in ("corporate_number", "key", "company_id", "name", "_m")
-        )
-        c_cn, c_key, c_id, c_name, c_m = (
-            block[c].to_numpy(object) for c in ("corporate_number", "key", "company_id", "name", "_m")
-        )
-        # two corporate numbers are two companies: a numbered mention is compared only with
-        # companies without a number
-        q_numbered = np.array([isinstance(x, str) for x in q_cn], dtype=bool)
-        c_numbered = np.array([isinstance(x, str) for x in c_cn], dtype=bool)
-        qs, cs = names.close_pairs((country, pref), names_q, names_c, q_numbered, c_numbered)
-        candidates = zip(qs.tolist(), cs.tolist())
-        for qi, ci in candidates:  # few: scored one by one
-            if fuzz.ratio(distinctive_name(names_q[qi]), distinctive_name(names_c[ci])) < threshold:
+        names_q = part["name_normalized"].tolist()
+        q_numbered = part["corporate_number"].notna().to_numpy()
+        q_key, q_id, q_name, q_m = (part[c].tolist() for c in ("key", "company_id", "name", "_m"))
+        prefix = f"{country}|{pref}|"
+        for qi, name_c, carriers in names.candidates((country, pref), names_q, q_numbered):
+            if fuzz.ratio(distinctive_name(names_q[qi]), distinctive_name(name_c)) < threshold:
                 continue
-            if c_m[ci] >= q_m[qi]:
-                continue  # a company of this batch is compared only with later mentions
-            pair = (c_key[ci], q_key[qi])
-            if c_id[ci] == q_id[qi] or pair in different or pair in seen:
+            pair = (prefix + name_c, q_key[qi])
+            if pair in different or pair in seen:
                 continue
+            # the earlier companies first (by id), then those of this batch in order of mention
+            found = [
+                (created_m.get(cid, -1), cid, raw)
+                for cid, raw in carriers
+                if cid != q_id[qi] and created_m.get(cid, -1) < q_m[qi]
+            ]
+            if not found:
+                continue
+            _, cid, raw = min(found, key=lambda f: (f[0] >= 0, f[0], f[1]))
             seen.add(pair)
             reviews.append(
                 (
                     review_id_for(*pair),
                     *pair,
-                    c_id[ci],
+                    cid,
                     q_id[qi],
-                    c_name[ci],
+                    raw,
                     q_name[qi],
-                    float(fuzz.ratio(names_q[qi], names_c[ci])),
+                    float(fuzz.ratio(names_q[qi], name_c)),
                     f"similar names in {country} {pref}".strip(),
                     wave,
                 )
@@ -391,61 +411,114 @@ class NameIndex:
     candidates are then checked with the exact distance. Against comparing every pair this is
     about ``L²/2`` hashes per name of length ``L`` instead of ``N`` distances per name.
 
-    One index serves the batches of one ingest call: the names of each block are hashed once,
-    when first seen, and kept; names never leave (a candidate whose company is no longer in the
-    block simply matches no row).
+    The names of companies with and without a corporate number are indexed apart (two numbers
+    are two companies: a numbered name is looked up only among the unnumbered), each with the
+    companies carrying it. One index serves the batches of one ingest call, which keeps it up
+    to date (:meth:`add_frame`): a name is hashed once, when first added. A company that gains a
+    corporate number or a prefecture is added where it now belongs, and its latest place is
+    kept, so that where it was before it is no longer a candidate.
     """
 
     def __init__(self) -> None:
         self._blocks: dict[tuple, _BlockIndex] = {}
+        self._moved: dict[str, tuple] = {}  # company -> (block, numbered) of its latest update
 
-    def close_pairs(
+    def indexed(self, country: str, prefecture: str, numbered: bool) -> bool:
+        """Whether the names of the block's companies with (or without) a corporate number are indexed."""
+        return ((country, prefecture), bool(numbered)) in self._blocks
+
+    def add(
         self,
         block: tuple,
-        names_q: list[str],
-        names_c: list[str],
-        numbered_q: np.ndarray | None = None,
-        numbered_c: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Index pairs ``(i, j)`` with ``names_q[i]`` and ``names_c[j]`` at most :data:`MAX_EDITS`
-        edits apart, ``names_c`` being (some of) the names of ``block``; adds them to its index.
+        names: list[str],
+        numbered=None,
+        *,
+        companies: list[tuple[str, str]] | None = None,
+        create: bool = True,
+    ) -> None:
+        """Index ``names`` of ``block`` (``numbered``: booleans, which belong to a company with a
+        corporate number; ``companies``: the (company id, name as reported) carrying each); with
+        ``create=False`` only into indexes already built."""
+        numbered = np.zeros(len(names), bool) if numbered is None else np.asarray(numbered, bool)
+        for flag in (False, True):
+            rows = np.flatnonzero(numbered == flag).tolist()
+            index = self._blocks.setdefault((block, flag), _BlockIndex()) if create else self._blocks.get((block, flag))
+            if index is not None and rows:
+                index.add([names[i] for i in rows], None if companies is None else [companies[i] for i in rows])
 
-        ``numbered_q`` and ``numbered_c`` (booleans) say which names belong to a company with a
-        corporate number; two numbered names never pair (two numbers are two companies). The
-        names of numbered and unnumbered companies are indexed apart, so a numbered query looks
-        only among the unnumbered names."""
-        qs, cs = [], []
+    def add_frame(self, rows: pd.DataFrame | None, *, create: bool) -> None:
+        """:meth:`add` the companies of a frame (``country``, ``_p``, ``numbered``,
+        ``name_normalized``, ``company_id``, ``name``), and keep their place as the latest."""
+        if rows is None or rows.empty:
+            return
+        for (country, pref), part in rows.groupby(["country", "_p"]):
+            numbered = part["numbered"].to_numpy(bool)
+            ids = part["company_id"].tolist()
+            self.add(
+                (country, pref),
+                part["name_normalized"].tolist(),
+                numbered,
+                companies=list(zip(ids, part["name"].tolist())),
+                create=create,
+            )
+            self._moved.update(zip(ids, [((country, pref), flag) for flag in numbered.tolist()]))
+
+    def _close(self, block: tuple, names_q: list[str], numbered_q) -> list[tuple[_BlockIndex, np.ndarray, np.ndarray]]:
         numbered_q = np.zeros(len(names_q), bool) if numbered_q is None else np.asarray(numbered_q, bool)
-        numbered_c = np.zeros(len(names_c), bool) if numbered_c is None else np.asarray(numbered_c, bool)
-        for numbered in (False, True):
-            rows_c = np.flatnonzero(numbered_c == numbered)
-            rows_q = np.flatnonzero(~numbered_q) if numbered else np.arange(len(names_q))
-            if not len(rows_c):
+        found = []
+        for flag in (False, True):
+            index = self._blocks.get((block, flag))
+            rows_q = np.flatnonzero(~numbered_q) if flag else np.arange(len(names_q))
+            if index is None or not len(rows_q):
                 continue
-            index = self._blocks.setdefault((block, numbered), _BlockIndex())
-            q, c = index.close_pairs([names_q[i] for i in rows_q.tolist()], [names_c[i] for i in rows_c.tolist()])
-            qs.append(rows_q[q])
-            cs.append(rows_c[c])
-        if not qs:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        q, c = np.concatenate(qs), np.concatenate(cs)
-        order = np.lexsort((c, q))
-        return q[order], c[order]
+            q, c = index.close_pairs([names_q[i] for i in rows_q.tolist()])
+            found.append((flag, index, rows_q[q], c))
+        return found
+
+    def close_pairs(self, block: tuple, names_q: list[str], numbered_q=None) -> tuple[np.ndarray, list[str]]:
+        """Pairs ``(i, name)``, ``name`` an indexed name of ``block`` at most :data:`MAX_EDITS`
+        edits from ``names_q[i]``; each pair once, in order of ``i``.
+
+        ``numbered_q`` (booleans) says which queries belong to a company with a corporate
+        number: those look only among the names of companies without one."""
+        pairs = {
+            (q, index.names[c])
+            for _, index, qs, cs in self._close(block, names_q, numbered_q)
+            for q, c in zip(qs.tolist(), cs.tolist())
+        }
+        pairs = sorted(pairs)
+        return np.array([q for q, _ in pairs], np.int64), [n for _, n in pairs]
+
+    def candidates(self, block: tuple, names_q: list[str], numbered_q=None):
+        """``(i, name, companies)`` for each name of :meth:`close_pairs`, with the (company id,
+        reported name) of the companies that carry it and are in the block (and of the kind)
+        they were indexed as; in order of ``i``."""
+        out = []
+        for flag, index, qs, cs in self._close(block, names_q, numbered_q):
+            place = (block, flag)
+            for q, c in zip(qs.tolist(), cs.tolist()):
+                carriers = [(cid, raw) for cid, raw in index.carriers[c] if self._moved.get(cid, place) == place]
+                out.append((q, index.names[c], carriers))
+        merged: dict[tuple, list] = {}
+        for q, name, carriers in out:  # a name of both kinds: its companies of both
+            merged.setdefault((q, name), []).extend(carriers)
+        return [(q, name, carriers) for (q, name), carriers in sorted(merged.items(), key=lambda kv: kv[0][0])]
 
 
 class _BlockIndex:
-    """Distinct names of one block and the sorted deletion hashes of each, in a few sorted runs."""
+    """Distinct names of one block, the companies carrying each and the sorted deletion hashes
+    of each, in a few sorted runs."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
+        self.carriers: list[list[tuple[str, str]]] = []  # per name: (company id, reported name)
         self.position: dict[str, int] = {}
         self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, name positions)
 
-    def close_pairs(self, names_q: list[str], names_c: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """See :meth:`NameIndex.close_pairs`: the pairs of ``names_q`` and ``names_c`` (added first)."""
-        if not names_q or not names_c:
+    def close_pairs(self, names_q: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (query index, name position) of names at most :data:`MAX_EDITS` edits apart."""
+        if not names_q or not self.names:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        c_pos = self.add(names_c)
         q_pos, name_pos = self.lookup(names_q)
         if not len(q_pos):
             return q_pos, name_pos
@@ -454,24 +527,17 @@ class _BlockIndex:
         c_names = [self.names[i] for i in name_pos.tolist()]
         edits = process.cpdist(q_names, c_names, scorer=Levenshtein.distance, score_cutoff=MAX_EDITS, workers=-1)
         close = edits <= MAX_EDITS
-        q_pos, name_pos = q_pos[close], name_pos[close]
-        # from names to the rows of names_c that carry them
-        order = np.argsort(c_pos, kind="stable")
-        lo = np.searchsorted(c_pos, name_pos, side="left", sorter=order)
-        hi = np.searchsorted(c_pos, name_pos, side="right", sorter=order)
-        qi, at = _expand(q_pos, lo, hi - lo)
-        return qi, order[at]
+        return q_pos[close], name_pos[close]
 
-    def add(self, names: list[str]) -> np.ndarray:
-        """Index the names not seen before; the position of every name of ``names``."""
+    def add(self, names: list[str], companies: list[tuple[str, str]] | None = None) -> None:
+        """Index the names not seen before; note the ``companies`` carrying each (if given)."""
         position = self.position
-        found = np.fromiter((position.get(n, -1) for n in names), np.int64, count=len(names))
-        missing = np.flatnonzero(found < 0).tolist()  # one pass over the block's names, the rest only for the new
-        fresh = list(dict.fromkeys(names[i] for i in missing))
+        fresh = list(dict.fromkeys(n for n in names if n not in position))
         if fresh:
             first = len(self.names)
             self.names += fresh
-            self.position.update(zip(fresh, range(first, first + len(fresh))))
+            self.carriers += [[] for _ in fresh]
+            position.update(zip(fresh, range(first, first + len(fresh))))
             owner, hashes = deletion_hashes(fresh, MAX_EDITS)
             order = np.argsort(hashes)
             self.runs.append((hashes[order], (owner[order] + first).astype(np.int32)))
@@ -481,8 +547,12 @@ class _BlockIndex:
                 h, o = np.concatenate([h2, h1]), np.concatenate([o2, o1])
                 order = np.argsort(h, kind="stable")  # two sorted runs: merged in linear time
                 self.runs.append((h[order], o[order]))
-            found[missing] = [position[names[i]] for i in missing]
-        return found
+        if companies is not None:
+            carriers = self.carriers
+            for name, company in zip(names, companies):
+                listed = carriers[position[name]]
+                if company not in listed:
+                    listed.append(company)
 
     def lookup(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Distinct pairs (query index, name position) sharing a deletion hash."""
@@ -558,8 +628,11 @@ def deletion_hashes(names: list[str], k: int = MAX_EDITS) -> tuple[np.ndarray, n
     return np.concatenate(owners), np.concatenate(hashes)
 
 
-def _write_companies(con, mentions: str, wave: int) -> None:
-    """Create and update the companies of the resolved ``mentions`` (a table; ``_m`` orders its rows)."""
+def _write_companies(con, mentions: str, wave: int) -> pd.DataFrame:
+    """Create and update the companies of the resolved ``mentions`` (a table; ``_m`` orders its rows).
+
+    Returns the companies created or changed, as the name index keeps them
+    (:meth:`NameIndex.add_frame`)."""
     # one company mentioned in several returns of a batch: as if loaded one after another, the
     # first report of each field counts (mentions in order ``_m``), but the latest of size and
     # SME status; a prime if any report says so.
@@ -574,19 +647,20 @@ def _write_companies(con, mentions: str, wave: int) -> None:
                    bool_or(CAST(is_prime AS BOOLEAN)) AS is_prime
             FROM {mentions} GROUP BY company_id ORDER BY min(_m)""",
     )
-    run(
+    inserted = run(
         con,
-        """
+        f"""
             INSERT INTO company
             SELECT company_id, corporate_number, name, name_normalized, name_kana, name_en, country,
                    prefecture_code, employees, is_sme, is_prime, NULL, ?, ?
             FROM _sc_resolved r WHERE NOT EXISTS (SELECT 1 FROM company c WHERE c.company_id = r.company_id)
+            RETURNING {_INDEXED.format(t="")}
         """,
         [wave, wave],
-    )
-    run(
+    ).df()
+    updated = run(
         con,
-        """
+        f"""
         UPDATE company SET
             corporate_number = coalesce(company.corporate_number, r.corporate_number),
             name_kana = coalesce(company.name_kana, r.name_kana),
@@ -607,10 +681,12 @@ def _write_companies(con, mentions: str, wave: int) -> None:
             OR (? >= company.last_wave AND r.is_sme IS NOT NULL AND r.is_sme IS DISTINCT FROM company.is_sme)
             OR company.is_prime IS NULL OR (NOT company.is_prime AND coalesce(r.is_prime, false))
             OR ? < company.first_wave OR ? > company.last_wave)
+        RETURNING {_INDEXED.format(t="company.")}
     """,
         [wave, wave, wave, wave, wave, wave, wave, wave],
-    )
+    ).df()
     run(con, "DROP TABLE _sc_resolved")  # rolled back with the transaction on an error
+    return pd.concat([inserted, updated], ignore_index=True)
 
 
 def review_queue(con, *, status: str | None = "pending") -> pd.DataFrame:
