@@ -61,6 +61,12 @@ def company_id_for(corporate_number: str | None, key: str) -> str:
     return "C" + _hash(f"cn:{corporate_number}" if isinstance(corporate_number, str) and corporate_number else f"nm:{key}")
 
 
+def company_id_sql(corporate_number: str, key: str) -> str:
+    """:func:`company_id_for` as an SQL expression of two text expressions."""
+    number = f"{corporate_number} IS NOT NULL AND {corporate_number} <> ''"
+    return f"'C' || sha1(CASE WHEN {number} THEN 'cn:' || {corporate_number} ELSE 'nm:' || {key} END)[1:12]"
+
+
 def review_id_for(key_a: str, key_b: str) -> str:
     """The id of the review of the pair (earlier company's name key, mention's name key)."""
     return "R" + _hash(f"{key_a}\x1f{key_b}", 11)
@@ -134,50 +140,42 @@ def start_resolving(
     returned.
     """
     # A firm is mentioned by many returns in the same words: each distinct mention (number,
-    # name, country, prefecture) is resolved once, in Python, by its first mention (``_rep``);
-    # the others get its answer in SQL.
+    # name, country, prefecture) is resolved once, by its first mention (``_rep``); the others
+    # get its answer. All in SQL: only the new companies' mentions come to Python.
     run(
         con,
         f"""CREATE OR REPLACE TEMP TABLE _sc_mentions_all AS
             SELECT *, min(_m) OVER (PARTITION BY corporate_number, name, country, prefecture_code) AS _rep
             FROM {companies}""",
     )
-    reps = run(
-        con,
-        """SELECT _m, name, country, prefecture_code, corporate_number, _name_key AS name_normalized
-           FROM _sc_mentions_all WHERE _m = _rep ORDER BY _m""",
-    ).df()
-    for c in ("name", "country", "prefecture_code", "corporate_number", "name_normalized"):
-        reps[c] = reps[c].astype(object).where(reps[c].notna(), None)
-    reps["_p"] = reps["prefecture_code"].fillna("")
-    reps["key"] = reps["country"].fillna("") + "|" + reps["_p"] + "|" + reps["name_normalized"]
-    reps["company_id"] = None
-    reps["match_method"] = None
-    reps["match_score"] = None
-    _match(con, reps)
-    new_reps = (reps["match_method"] == "new").to_numpy()
+    _resolve_reps(con)
     # The first mention of a new company creates it; later ones in the batch match it as they
     # would have matched it in the database, by number or by name (all mentions of one
     # distinct mention follow its first, so the first of a company is the first of its reps).
-    reps["_first"] = reps.groupby("company_id", sort=False)["_m"].transform("min")
-    created = reps[new_reps & (reps["_m"] == reps["_first"]).to_numpy()]
-    new_mentions = reps[new_reps]
-    answers = reps[["_m", "company_id", "match_method", "match_score", "_first"]]
-    with registered(con, "_sc_rep_answers", answers.astype({"match_score": "float64"})):
-        run(
-            con,
-            f"""CREATE OR REPLACE TEMP TABLE {RESOLVED_TABLE} AS
-                SELECT m.* EXCLUDE (_rep, _name_key),
-                       CAST(m._name_key AS VARCHAR) AS name_normalized,
-                       CAST(a.company_id AS VARCHAR) AS company_id,
-                       CASE WHEN a.match_method <> 'new' OR m._m = a._first THEN CAST(a.match_method AS VARCHAR)
-                            WHEN m.corporate_number IS NOT NULL THEN 'corporate_number'
-                            ELSE 'name_exact' END AS match_method,
-                       CASE WHEN a.match_method = 'new' AND m._m <> a._first AND m.corporate_number IS NULL THEN 100.0
-                            ELSE CAST(a.match_score AS DOUBLE) END AS match_score
-                FROM _sc_mentions_all m JOIN _sc_rep_answers a ON a._m = m._rep""",
-        )
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE {RESOLVED_TABLE} AS
+            SELECT m.* EXCLUDE (_rep, _name_key),
+                   CAST(m._name_key AS VARCHAR) AS name_normalized,
+                   CAST(a.company_id AS VARCHAR) AS company_id,
+                   CASE WHEN a.match_method <> 'new' OR m._m = a._first THEN CAST(a.match_method AS VARCHAR)
+                        WHEN m.corporate_number IS NOT NULL THEN 'corporate_number'
+                        ELSE 'name_exact' END AS match_method,
+                   CASE WHEN a.match_method = 'new' AND m._m <> a._first AND m.corporate_number IS NULL THEN 100.0
+                        ELSE CAST(a.match_score AS DOUBLE) END AS match_score
+            FROM _sc_mentions_all m JOIN _sc_reps a ON a._m = m._rep""",
+    )
+    # the new companies' distinct mentions, for the similar-name search
+    new_mentions = run(
+        con,
+        """SELECT _m, name, country, _p, corporate_number, name_normalized, key, company_id, _first
+           FROM _sc_reps WHERE match_method = 'new' ORDER BY _m""",
+    ).df()
+    for c in ("name", "country", "_p", "corporate_number", "name_normalized", "key", "company_id"):
+        new_mentions[c] = new_mentions[c].astype(object).where(new_mentions[c].notna(), None)
+    created = new_mentions[new_mentions["_m"] == new_mentions["_first"]]
     run(con, "DROP TABLE _sc_mentions_all")
+    run(con, "DROP TABLE _sc_reps")
     names = NameIndex() if names is None else names
     wanted = _indexes_wanted(new_mentions)
     touched = _write_companies(con, RESOLVED_TABLE, wave)
@@ -231,60 +229,58 @@ class _PendingReviews:
         log.info("%d company pairs queued for review", len(reviews))
 
 
-def _match(con, df: pd.DataFrame) -> None:
-    """Set ``company_id``, ``match_method`` and ``match_score`` of distinct mentions ``df``: by
-    corporate number, remembered decision or name key against the database, else new."""
-    mentions = df[["_m", "corporate_number", "key", "country", "_p", "name_normalized"]]
-    # Only the companies that could match these mentions are fetched: by number, by name key, by
-    # a remembered decision. Set-based joins, so the cost follows the files, not the database.
-    with registered(con, "_sc_mentions", mentions):
-        by_number = run(
-            con,
-            """SELECT m._m, c.company_id FROM _sc_mentions m
-                                JOIN company c ON c.corporate_number = m.corporate_number""",
-        ).df()
-        same = run(
-            con,
-            """SELECT m._m, any_value(e.company_id_a) AS company_id FROM _sc_mentions m
-                           JOIN entity_review e ON e.key_b = m.key AND e.status = 'same' GROUP BY 1""",
-        ).df()
-        by_key = run(
-            con,
-            """SELECT m._m, c.company_id FROM _sc_mentions m
-                             JOIN company c ON c.country = m.country AND coalesce(c.prefecture_code, '') = m._p
-                                           AND c.name_normalized = m.name_normalized
-                             WHERE m.corporate_number IS NULL OR c.corporate_number IS NULL
-                                OR c.corporate_number = m.corporate_number""",
-        ).df()
-    by_key = by_key[by_key.groupby("_m")["company_id"].transform("nunique") == 1].drop_duplicates("_m")
-    for found, method, score in (
-        (by_key, "name_exact", 100.0),
-        (same, "review_same", None),
-        (by_number, "corporate_number", None),
-    ):
-        # later assignments win: a corporate number beats a decision, which beats a name
-        idx = df["_m"].map(dict(zip(found["_m"].tolist(), found["company_id"].tolist())))  # lists: no per-item Arrow access
-        hit = idx.notna()
-        df.loc[hit, "company_id"] = idx[hit]
-        df.loc[hit, "match_method"] = method
-        df.loc[hit, "match_score"] = score
+def _resolve_reps(con) -> None:
+    """Resolve each distinct mention (``_sc_mentions_all`` rows with ``_m = _rep``) into the
+    table ``_sc_reps``: ``company_id``, ``match_method``, ``match_score`` and ``_first`` (the
+    first mention of its company). By corporate number, remembered decision or name key against
+    the database, else new: one id per corporate number or name key (:func:`company_id_for`),
+    and a new mention without a number joins the one new company of its name key that has one.
 
-    # New companies: one id per corporate number or name key, even when listed twice.
-    new = df["company_id"].isna()
-    df.loc[new, "company_id"] = [
-        company_id_for(cn, key) for cn, key in zip(df.loc[new, "corporate_number"].tolist(), df.loc[new, "key"].tolist())
-    ]
-    df.loc[new, "match_method"] = "new"
-    # A new mention without a number joins the one new company of its name key that has one.
-    numbered = df.loc[new & df["corporate_number"].notna(), ["key", "company_id"]].drop_duplicates()
-    numbered = dict(numbered[~numbered["key"].duplicated(keep=False)].to_numpy())
-    # membership tested on Python strings: Series.isin on pandas 3's Arrow text is ~100x slower
-    listed = np.fromiter((k in numbered for k in df["key"].to_numpy(object)), bool, count=len(df))
-    joins = new & df["corporate_number"].isna() & listed
-    if joins.any():
-        df.loc[joins, "company_id"] = df.loc[joins, "key"].map(numbered)
-        df.loc[joins, "match_method"] = "name_exact"
-        df.loc[joins, "match_score"] = 100.0
+    Only the companies that could match are read (joins on number, name key and decision), so
+    the cost follows the files, not the database."""
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE _sc_reps AS
+        WITH r AS MATERIALIZED (
+            SELECT _m, name, country, prefecture_code, corporate_number, _name_key AS name_normalized,
+                   coalesce(prefecture_code, '') AS _p,
+                   coalesce(country, '') || '|' || coalesce(prefecture_code, '') || '|' || _name_key AS key
+            FROM _sc_mentions_all WHERE _m = _rep),
+        by_number AS (
+            SELECT r._m, min(c.company_id) AS company_id
+            FROM r JOIN company c ON c.corporate_number = r.corporate_number GROUP BY 1),
+        same AS (
+            SELECT r._m, min(e.company_id_a) AS company_id
+            FROM r JOIN entity_review e ON e.key_b = r.key AND e.status = 'same' GROUP BY 1),
+        by_key AS (  -- a name key that fits two companies is a question, not an answer
+            SELECT r._m, min(c.company_id) AS company_id
+            FROM r JOIN company c ON c.country = r.country AND coalesce(c.prefecture_code, '') = r._p
+                                 AND c.name_normalized = r.name_normalized
+            WHERE r.corporate_number IS NULL OR c.corporate_number IS NULL OR c.corporate_number = r.corporate_number
+            GROUP BY 1 HAVING count(DISTINCT c.company_id) = 1),
+        found AS (  -- a corporate number beats a decision, which beats a name
+            SELECT r.*,
+                   coalesce(n.company_id, s.company_id, k.company_id,
+                            {company_id_sql("r.corporate_number", "r.key")}) AS company_id,
+                   CASE WHEN n._m IS NOT NULL THEN 'corporate_number' WHEN s._m IS NOT NULL THEN 'review_same'
+                        WHEN k._m IS NOT NULL THEN 'name_exact' ELSE 'new' END AS match_method,
+                   CASE WHEN n._m IS NULL AND s._m IS NULL AND k._m IS NOT NULL THEN 100.0 END AS match_score
+            FROM r LEFT JOIN by_number n ON n._m = r._m LEFT JOIN same s ON s._m = r._m LEFT JOIN by_key k ON k._m = r._m),
+        numbered AS (  -- the new companies with a number, of name keys that have only one
+            SELECT key, min(company_id) AS company_id FROM found
+            WHERE match_method = 'new' AND corporate_number IS NOT NULL
+            GROUP BY key HAVING count(DISTINCT company_id) = 1),
+        joined AS (
+            SELECT f.* REPLACE (
+                       coalesce(CASE WHEN f.match_method = 'new' AND f.corporate_number IS NULL THEN u.company_id END,
+                                f.company_id) AS company_id,
+                       CASE WHEN f.match_method = 'new' AND f.corporate_number IS NULL AND u.company_id IS NOT NULL
+                            THEN 'name_exact' ELSE f.match_method END AS match_method,
+                       CASE WHEN f.match_method = 'new' AND f.corporate_number IS NULL AND u.company_id IS NOT NULL
+                            THEN 100.0 ELSE f.match_score END AS match_score)
+            FROM found f LEFT JOIN numbered u ON u.key = f.key)
+        SELECT *, min(_m) OVER (PARTITION BY company_id) AS _first FROM joined""",
+    )
 
 
 def _indexes_wanted(new: pd.DataFrame) -> list[tuple[str, str, bool]]:
