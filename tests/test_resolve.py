@@ -2,6 +2,7 @@
 
 import hypothesis.strategies as st
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -145,6 +146,26 @@ def test_name_index_finds_hand_worked_pairs():
     assert index.indexed("JP", "13", True) and not index.indexed("JP", "27", False)
     index.add(("JP", "27"), ["山田精機"], create=False)
     assert not index.indexed("JP", "27", False)
+
+
+def test_name_index_with_few_bits_for_the_names(monkeypatch):
+    """Hash and name share a word (3 bits for the name here): queries beyond 8 go in chunks,
+    and a block beyond 8 names is refused rather than mixed up."""
+    from supplychain.exceptions import SupplyChainError
+    from supplychain.survey import resolve
+
+    monkeypatch.setattr(resolve, "_OWNER_MASK", np.uint64(7))
+    index = NameIndex()
+    existing = ["東邦ミナト精機", "山田精機", "kavroalloys", "zembrialloys"]
+    index.add(("JP", "13"), existing)
+    queries = ["東邦ミナト精器", "山田", "kavroaloys", "kavro", "山田精機"] * 4  # 20 queries: three chunks
+    qs, names = index.close_pairs(("JP", "13"), queries)
+    edits = process.cdist(queries, existing, scorer=Levenshtein.distance)
+    want = sorted((int(i), existing[j]) for i, j in zip(*np.nonzero(edits <= MAX_EDITS)))
+    assert sorted(zip(qs.tolist(), names)) == want and len(want) == 16
+    index.add(("JP", "13"), ["a", "b", "c", "d"])  # 8 names: still fits
+    with pytest.raises(SupplyChainError, match="more than 8 distinct company names"):
+        index.add(("JP", "13"), ["e"])
 
 
 def test_name_index_follows_a_company_that_moves():

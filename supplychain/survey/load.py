@@ -818,78 +818,79 @@ def _load(con, group: list[_Member], resolver: _Resolver) -> list[FileResult]:
             for sheet_name, (table, exprs, joins) in _FACTS.items():
                 if sheet_name in present:
                     _insert_fact(con, rows(sheet_name), sheet_name, table, exprs, joins, wave)
+            respondent_ids = dict(
+                run(
+                    con,
+                    """SELECT g._file, c.company_id FROM _sc_members g JOIN _sc_map m ON m._file = g._file
+                       JOIN company c ON c.company_id = m.company_id
+                       WHERE c.corporate_number = g.respondent_cn OR c.name_normalized = g.respondent_name_normalized
+                       QUALIFY row_number() OVER (PARTITION BY g._file
+                                                  ORDER BY (c.corporate_number = g.respondent_cn) DESC NULLS LAST, c.company_id) = 1""",
+                ).fetchall()
+            )
+            out, log_rows = [], []
+            user = audit.current_user()  # reads the configuration: once, not per file
+            for m in group:
+                v, sid = m.v, int(sid_of[m.v.index])
+                replaced = previous.get(v.index)
+                status = "partial" if v.n_refused else "loaded"
+                rows_loaded = sum(v.rows_read[s] - v.rows_refused[s] for s in v.rows_read if s != "respondent")
+                message = (
+                    f"{rows_loaded} rows loaded"
+                    + (f", {v.n_refused} refused" if v.n_refused else "")
+                    + (f", {v.n_dropped} values dropped" if v.n_dropped else "")
+                    + (f", {v.n_warnings} warnings" if v.n_warnings else "")
+                    + (f"; replaces submission {replaced}" if replaced else "")
+                )
+                log_rows.append(
+                    (
+                        sid,
+                        wave,
+                        m.respondent_key,
+                        v.respondent["respondent_name"],
+                        str(m.path),
+                        m.path.name,
+                        v.raw.sha256,
+                        v.raw.format,
+                        status,
+                        rows_loaded,
+                        v.n_refused,
+                        v.n_dropped,
+                        replaced,
+                        ", ".join(v.raw.extra_columns) or None,
+                        message,
+                        user,
+                    )
+                )
+                out.append(
+                    FileResult(
+                        str(m.path),
+                        status,
+                        wave=wave,
+                        respondent=v.respondent["respondent_name"],
+                        submission_id=sid,
+                        rows_loaded=rows_loaded,
+                        rows_refused=v.n_refused,
+                        values_dropped=v.n_dropped,
+                        replaced_submission_id=replaced,
+                        issues=v.issues,
+                        message=message,
+                    )
+                )
+            log_frame = pd.DataFrame(log_rows, columns=_LOG_COLUMNS).astype({"replaces_submission_id": "Int64"})
+            log_frame["respondent_id"] = [respondent_ids.get(m.v.index) for m in group]
+            with registered(con, "_sc_log", log_frame):
+                run(
+                    con,
+                    f"""INSERT INTO ingest_log ({", ".join(_LOG_COLUMNS)}, respondent_id, loaded_at)
+                    SELECT {", ".join(_LOG_COLUMNS)}, respondent_id::VARCHAR, now() FROM _sc_log ORDER BY submission_id""",
+                )
+            _write_all_issues(con, [(r.submission_id, wave, m.path, m.v.issues) for m, r in zip(group, out)])
+            # last: the similar-name search has had every statement of the group to overlap
             reviews.queue(con)
         except BaseException:
             reviews.wait()  # the name index is never used by two threads at once
             raise
-        respondent_ids = dict(
-            run(
-                con,
-                """SELECT g._file, c.company_id FROM _sc_members g JOIN _sc_map m ON m._file = g._file
-                   JOIN company c ON c.company_id = m.company_id
-                   WHERE c.corporate_number = g.respondent_cn OR c.name_normalized = g.respondent_name_normalized
-                   QUALIFY row_number() OVER (PARTITION BY g._file
-                                              ORDER BY (c.corporate_number = g.respondent_cn) DESC NULLS LAST, c.company_id) = 1""",
-            ).fetchall()
-        )
-        out, log_rows = [], []
-        user = audit.current_user()  # reads the configuration: once, not per file
-        for m in group:
-            v, sid = m.v, int(sid_of[m.v.index])
-            replaced = previous.get(v.index)
-            status = "partial" if v.n_refused else "loaded"
-            rows_loaded = sum(v.rows_read[s] - v.rows_refused[s] for s in v.rows_read if s != "respondent")
-            message = (
-                f"{rows_loaded} rows loaded"
-                + (f", {v.n_refused} refused" if v.n_refused else "")
-                + (f", {v.n_dropped} values dropped" if v.n_dropped else "")
-                + (f", {v.n_warnings} warnings" if v.n_warnings else "")
-                + (f"; replaces submission {replaced}" if replaced else "")
-            )
-            log_rows.append(
-                (
-                    sid,
-                    wave,
-                    m.respondent_key,
-                    v.respondent["respondent_name"],
-                    str(m.path),
-                    m.path.name,
-                    v.raw.sha256,
-                    v.raw.format,
-                    status,
-                    rows_loaded,
-                    v.n_refused,
-                    v.n_dropped,
-                    replaced,
-                    ", ".join(v.raw.extra_columns) or None,
-                    message,
-                    user,
-                )
-            )
-            out.append(
-                FileResult(
-                    str(m.path),
-                    status,
-                    wave=wave,
-                    respondent=v.respondent["respondent_name"],
-                    submission_id=sid,
-                    rows_loaded=rows_loaded,
-                    rows_refused=v.n_refused,
-                    values_dropped=v.n_dropped,
-                    replaced_submission_id=replaced,
-                    issues=v.issues,
-                    message=message,
-                )
-            )
-        log_frame = pd.DataFrame(log_rows, columns=_LOG_COLUMNS).astype({"replaces_submission_id": "Int64"})
-        log_frame["respondent_id"] = [respondent_ids.get(m.v.index) for m in group]
-        with registered(con, "_sc_log", log_frame):
-            run(
-                con,
-                f"""INSERT INTO ingest_log ({", ".join(_LOG_COLUMNS)}, respondent_id, loaded_at)
-                SELECT {", ".join(_LOG_COLUMNS)}, respondent_id::VARCHAR, now() FROM _sc_log ORDER BY submission_id""",
-            )
-        _write_all_issues(con, [(r.submission_id, wave, m.path, m.v.issues) for m, r in zip(group, out)])
         for t in ("_sc_map", "_sc_members", "_sc_sources"):
             run(con, f"DROP TABLE IF EXISTS {t}")
     return out

@@ -257,7 +257,7 @@ def _resolve_reps(con) -> None:
             FROM r JOIN company c ON c.country = r.country AND coalesce(c.prefecture_code, '') = r._p
                                  AND c.name_normalized = r.name_normalized
             WHERE r.corporate_number IS NULL OR c.corporate_number IS NULL OR c.corporate_number = r.corporate_number
-            GROUP BY 1 HAVING count(DISTINCT c.company_id) = 1),
+            GROUP BY 1 HAVING min(c.company_id) = max(c.company_id)),
         found AS (  -- a corporate number beats a decision, which beats a name
             SELECT r.*,
                    coalesce(n.company_id, s.company_id, k.company_id,
@@ -269,8 +269,8 @@ def _resolve_reps(con) -> None:
         numbered AS (  -- the new companies with a number, of name keys that have only one
             SELECT key, min(company_id) AS company_id FROM found
             WHERE match_method = 'new' AND corporate_number IS NOT NULL
-            GROUP BY key HAVING count(DISTINCT company_id) = 1),
-        joined AS (
+            GROUP BY key HAVING min(company_id) = max(company_id)),
+        joined AS MATERIALIZED (
             SELECT f.* REPLACE (
                        coalesce(CASE WHEN f.match_method = 'new' AND f.corporate_number IS NULL THEN u.company_id END,
                                 f.company_id) AS company_id,
@@ -279,7 +279,9 @@ def _resolve_reps(con) -> None:
                        CASE WHEN f.match_method = 'new' AND f.corporate_number IS NULL AND u.company_id IS NOT NULL
                             THEN 100.0 ELSE f.match_score END AS match_score)
             FROM found f LEFT JOIN numbered u ON u.key = f.key)
-        SELECT *, min(_m) OVER (PARTITION BY company_id) AS _first FROM joined""",
+        -- a grouping joined back: a window over the company ids took a third longer
+        SELECT j.*, f._first FROM joined j
+        JOIN (SELECT company_id, min(_m) AS _first FROM joined GROUP BY 1) f ON f.company_id = j.company_id""",
     )
 
 
@@ -509,7 +511,7 @@ class _BlockIndex:
         self.names: list[str] = []
         self.carriers: list[list[tuple[str, str]]] = []  # per name: (company id, reported name)
         self.position: dict[str, int] = {}
-        self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, name positions)
+        self.runs: list[np.ndarray] = []  # sorted packed words (:func:`_pack`): hash and name position
 
     def close_pairs(self, names_q: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Pairs (query index, name position) of names at most :data:`MAX_EDITS` edits apart."""
@@ -530,19 +532,18 @@ class _BlockIndex:
         position = self.position
         fresh = list(dict.fromkeys(n for n in names if n not in position))
         if fresh:
+            if len(self.names) + len(fresh) > _OWNER_MASK + 1:
+                raise SupplyChainError(f"more than {int(_OWNER_MASK) + 1:,} distinct company names in one block")
             first = len(self.names)
             self.names += fresh
             self.carriers += [[] for _ in fresh]
             position.update(zip(fresh, range(first, first + len(fresh))))
             owner, hashes = deletion_hashes(fresh, MAX_EDITS)
-            order = np.argsort(hashes)
-            self.runs.append((hashes[order], (owner[order] + first).astype(np.int32)))
+            self.runs.append(np.sort(_pack(hashes, owner + first)))
             # merge runs of similar size, so that a block has few (about log of its names)
-            while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
-                (h1, o1), (h2, o2) = self.runs.pop(), self.runs.pop()
-                h, o = np.concatenate([h2, h1]), np.concatenate([o2, o1])
-                order = np.argsort(h, kind="stable")  # two sorted runs: merged in linear time
-                self.runs.append((h[order], o[order]))
+            while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
+                h1, h2 = self.runs.pop(), self.runs.pop()
+                self.runs.append(np.sort(np.concatenate([h2, h1]), kind="stable"))  # two sorted runs: a linear merge
         if companies is not None:
             carriers = self.carriers
             for name, company in zip(names, companies):
@@ -552,22 +553,38 @@ class _BlockIndex:
 
     def lookup(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Distinct pairs (query index, name position) sharing a deletion hash."""
+        chunk = int(_OWNER_MASK) + 1
+        if len(names) > chunk:  # a query's index must fit beside its hash
+            parts = [self.lookup(names[i : i + chunk]) for i in range(0, len(names), chunk)]
+            return np.concatenate([q + i * chunk for i, (q, _) in enumerate(parts)]), np.concatenate([c for _, c in parts])
         owner, hashes = deletion_hashes(names, MAX_EDITS)
-        order = np.argsort(hashes)  # sorted queries probe the runs in cache order
-        owner, hashes = owner[order], hashes[order]
+        probes = np.sort(_pack(hashes, owner))  # sorted queries probe the runs in cache order
+        owner, hashes = (probes & _OWNER_MASK).astype(np.int64), probes & ~_OWNER_MASK
         qs, cs = [], []
-        for run_hashes, run_owner in self.runs:
-            lo = np.searchsorted(run_hashes, hashes, side="left")
+        for words in self.runs:
+            lo = np.searchsorted(words, hashes, side="left")
             # most hashes are in no run: find the right end only for those that are
-            hit = np.flatnonzero(run_hashes[np.minimum(lo, len(run_hashes) - 1)] == hashes)
-            hi = np.searchsorted(run_hashes, hashes[hit], side="right")
+            hit = np.flatnonzero(words[np.minimum(lo, len(words) - 1)] & ~_OWNER_MASK == hashes)
+            hi = np.searchsorted(words, hashes[hit] | _OWNER_MASK, side="right")
             q, at = _expand(owner[hit], lo[hit], hi - lo[hit])
             qs.append(q)
-            cs.append(run_owner[at].astype(np.int64))
+            cs.append((words[at] & _OWNER_MASK).astype(np.int64))
         q, c = np.concatenate(qs), np.concatenate(cs)
         n = max(len(self.names), 1)
         pairs = np.sort(pd.unique(q * n + c))  # hashing, then sorting only the distinct pairs
         return pairs // n, pairs % n
+
+
+#: A deletion hash and the name it belongs to share one 64-bit word: the hash's high 40 bits, the
+#: name's position in the low 24 (16.7M distinct names per block). Sorting the words sorts by hash
+#: and carries the names along, at about half the cost of sorting indices and gathering. Two
+#: names whose hashes agree in 40 bits meet as candidates; the exact distance sorts them out.
+_OWNER_BITS = 24
+_OWNER_MASK = np.uint64((1 << _OWNER_BITS) - 1)
+
+
+def _pack(hashes: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    return (hashes & ~_OWNER_MASK) | owners.astype(np.uint64)
 
 
 def _expand(keys: np.ndarray, lo: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
