@@ -98,6 +98,22 @@ def test_similar_names_found_across_batches_of_one_ingest(con, tmp_path):
     assert q["reason"].tolist() == ["similar names in JP 13"]
 
 
+def test_a_later_ingest_finds_numbered_firms_of_an_earlier_one(con, tmp_path):
+    """Ingest 1 loads a numbered firm. Ingest 2, a return per batch: the first return mentions
+    only another numbered firm of the block (its search needs only the unnumbered names), the
+    second the firm's variant without a number, which must meet the firm of ingest 1."""
+    sc.ingest(con, write_csv_return(tmp_path / "a", _book("回答者A", [(CN_B, "東邦ミナト精機株式会社", "JP", "13")])))
+    only_numbered = _book("回答者B", [("7123456789012", "北辰電子株式会社", "JP", "13")])
+    only_numbered["companies"][1][4] = "27"  # the respondent itself is in another prefecture
+    returns = [
+        write_csv_return(tmp_path / "b", only_numbered),
+        write_csv_return(tmp_path / "c", _book("回答者C", [("", "東邦ミナト精器株式会社", "JP", "13")])),
+    ]
+    sc.ingest(con, returns, batch_rows=1)
+    q = review_queue(con)
+    assert list(zip(q["name_a"], q["name_b"])) == [("東邦ミナト精機株式会社", "東邦ミナト精器株式会社")]
+
+
 def test_a_name_that_fits_two_numbered_firms_is_asked_not_guessed(con, tmp_path):
     name = "山田精機株式会社"
     for folder, cn in (("a", "7123456789012"), ("b", "5180001008846")):
@@ -131,6 +147,8 @@ def test_deletion_hashes_are_those_of_the_strings_left():
 def test_name_index_finds_hand_worked_pairs():
     index = NameIndex()
     index.add(("JP", "13"), ["東邦ミナト精機", "山田精機", "kavroalloys", "zembrialloys", "山田精機"])
+    # names without a number build that index only: the numbered one is still to be read
+    assert index.indexed("JP", "13", False) and not index.indexed("JP", "13", True)
     queries = ["東邦ミナト精器", "山田", "kavroaloys", "kavro", "山田精機"]
     qs, names = index.close_pairs(("JP", "13"), queries)
     # 精機/精器: 1 edit; 山田 vs 山田精機: 2 deletions; kavroaloys: 1; kavro: 6 edits; exact: 0

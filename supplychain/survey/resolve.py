@@ -351,7 +351,7 @@ def _similar_pairs(
     names.add_frame(touched, create=False)
     indexes, rows = seed
     for country, pref, numbered in indexes:
-        names.add((country, pref), [], numbered=np.full(0, numbered))  # built, even if empty
+        names.build((country, pref), numbered)  # built, even if the block has no such company yet
     names.add_frame(rows, create=True)
     created_m = dict(zip(created["company_id"].tolist(), created["_m"].tolist()))
     reviews = []
@@ -440,9 +440,15 @@ class NameIndex:
         numbered = np.zeros(len(names), bool) if numbered is None else np.asarray(numbered, bool)
         for flag in (False, True):
             rows = np.flatnonzero(numbered == flag).tolist()
-            index = self._blocks.setdefault((block, flag), _BlockIndex()) if create else self._blocks.get((block, flag))
-            if index is not None and rows:
+            if not rows:  # an index is built only for names of its kind (see :meth:`build`)
+                continue
+            index = self.build(block, flag) if create else self._blocks.get((block, flag))
+            if index is not None:
                 index.add([names[i] for i in rows], None if companies is None else [companies[i] for i in rows])
+
+    def build(self, block: tuple, numbered: bool) -> _BlockIndex:
+        """The index of the block's names with (or without) a corporate number, built (empty) if it was not."""
+        return self._blocks.setdefault((block, bool(numbered)), _BlockIndex())
 
     def add_frame(self, rows: pd.DataFrame | None, *, create: bool) -> None:
         """:meth:`add` the companies of a frame (``country``, ``_p``, ``numbered``,
@@ -461,7 +467,7 @@ class NameIndex:
             )
             self._moved.update(zip(ids, [((country, pref), flag) for flag in numbered.tolist()]))
 
-    def _close(self, block: tuple, names_q: list[str], numbered_q) -> list[tuple[_BlockIndex, np.ndarray, np.ndarray]]:
+    def _close(self, block: tuple, names_q: list[str], numbered_q) -> list[tuple[bool, _BlockIndex, np.ndarray, np.ndarray]]:
         numbered_q = np.zeros(len(names_q), bool) if numbered_q is None else np.asarray(numbered_q, bool)
         found = []
         for flag in (False, True):
@@ -491,15 +497,12 @@ class NameIndex:
         """``(i, name, companies)`` for each name of :meth:`close_pairs`, with the (company id,
         reported name) of the companies that carry it and are in the block (and of the kind)
         they were indexed as; in order of ``i``."""
-        out = []
+        merged: dict[tuple, list] = {}  # a name of both kinds: its companies of both
         for flag, index, qs, cs in self._close(block, names_q, numbered_q):
             place = (block, flag)
             for q, c in zip(qs.tolist(), cs.tolist()):
                 carriers = [(cid, raw) for cid, raw in index.carriers[c] if self._moved.get(cid, place) == place]
-                out.append((q, index.names[c], carriers))
-        merged: dict[tuple, list] = {}
-        for q, name, carriers in out:  # a name of both kinds: its companies of both
-            merged.setdefault((q, name), []).extend(carriers)
+                merged.setdefault((q, index.names[c]), []).extend(carriers)
         return [(q, name, carriers) for (q, name), carriers in sorted(merged.items(), key=lambda kv: kv[0][0])]
 
 
