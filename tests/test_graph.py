@@ -406,3 +406,37 @@ def test_hidden_convergence_finds_every_two_level_diamond_of_the_sample(sample_d
     h = sc.risk.hidden_convergence(network=net)
     found = set(zip(h["program"], h["buyer"], h["part_id"], h["via_company"]))
     assert expected <= found
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.sampled_from([0.0, 1.5, 2.0, float("nan")]),
+            st.integers(-(2**62), 2**62),
+            st.text(alphabet="abcC0123456789→ ", min_size=1, max_size=6),
+        ),
+        max_size=40,
+    )
+)
+def test_the_ranking_order_is_pandas_multi_key_sort(rows):
+    """The criticality ranking's lexsort orders rows as pandas' stable multi-key sort does: keys
+    descending with NaN last, integers beyond float precision exact, then the label ascending."""
+    from supplychain.risk.propagation import descending_then_label
+
+    frame = pd.DataFrame(rows, columns=["a", "b", "c", "label"]).astype(
+        {"a": "int64", "b": "float64", "c": "int64", "label": object}
+    )
+    expected = frame.sort_values(["a", "b", "c", "label"], ascending=[False, False, False, True], kind="stable").index.tolist()
+    got = descending_then_label([frame[k].to_numpy() for k in ("a", "b", "c")], frame["label"].to_numpy())
+    assert got.tolist() == expected
+
+
+def test_evidence_paths_are_joined_per_chain():
+    from supplychain.risk.propagation import ARROW, join_paths
+
+    labels = np.array(["P", "Q", "R", "S"], dtype=object)
+    # rows: Q → R → S, nothing, P, nothing
+    got = join_paths(labels, np.array([0, 3, 3, 4, 4]), np.array([1, 2, 3, 0]))
+    assert got.tolist() == [f"Q{ARROW}R{ARROW}S", None, "P", None]

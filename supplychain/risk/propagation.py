@@ -97,12 +97,10 @@ def criticality(con=None, *, wave: int | None = None, program=None, network: Sup
     labels = net.node_labels()
     program_ids = net.programs["program_id"].to_numpy(object)
     ptr, nodes = s["path_ptr"], s["path_node"]
-    path = np.full(len(comp), None, dtype=object)
+    path = join_paths(labels, ptr, nodes)
     path_program = np.full(len(comp), None, dtype=object)
-    for k in np.flatnonzero(np.diff(ptr) > 0).tolist():
-        chain = nodes[ptr[k] : ptr[k + 1]]
-        path[k] = ARROW.join(labels[chain].tolist())
-        path_program[k] = program_ids[net.node_program[chain[0]]]
+    rows = np.flatnonzero(np.diff(ptr) > 0)
+    path_program[rows] = program_ids[net.node_program[nodes[ptr[rows]]]]
     out = pd.DataFrame(
         {
             "company": comp["label"].to_numpy(object),
@@ -117,14 +115,50 @@ def criticality(con=None, *, wave: int | None = None, program=None, network: Sup
             "path_program": path_program,
         }
     )
-    out = out.sort_values(
-        ["programs_lost", "program_value_lost", "buyers_lost", "parts_lost", "value_lost", "company"],
-        ascending=[False, False, False, False, False, True],
-        kind="stable",
-        ignore_index=True,
-    )
+    keys = ["programs_lost", "program_value_lost", "buyers_lost", "parts_lost", "value_lost"]
+    out = out.iloc[descending_then_label([out[k].to_numpy() for k in keys], out["company"].to_numpy())]
+    out = out.reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out
+
+
+def join_paths(labels: np.ndarray, ptr: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """Evidence paths as text, one per row of a CSR list of chains (row ``k``: the nodes
+    ``nodes[ptr[k]:ptr[k + 1]]``): the nodes' ``labels`` joined by :data:`ARROW`; None for a row
+    without a chain. One Arrow kernel over all chains, not a Python join per row.
+
+    >>> join_paths(np.array(["A", "B", "C"], dtype=object), np.array([0, 2, 2, 3]), np.array([0, 1, 2])).tolist()
+    ['A → B', None, 'C']
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    path = np.full(len(ptr) - 1, None, dtype=object)
+    rows = np.flatnonzero(np.diff(ptr) > 0)
+    if len(rows):
+        chains = pa.LargeListArray.from_arrays(pa.array(np.asarray(ptr, np.int64)), pa.array(labels[nodes].tolist(), pa.string()))
+        path[rows] = pc.binary_join(chains, ARROW).to_numpy(zero_copy_only=False)[rows]
+    return path
+
+
+def descending_then_label(keys: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
+    """Row positions ordered by each of ``keys`` descending (NaN last), then by ``labels``
+    ascending; ties keep their order. What pandas' ``sort_values(keys + [label], ascending=[False,
+    ..., True], kind="stable")`` gives, by one ``np.lexsort`` over numbers and fixed-width text
+    (for a million companies 0.4 s instead of 2.6 s).
+
+    >>> descending_then_label([np.array([1, 2, 1, 2])], np.array(["b", "z", "a", "y"], dtype=object)).tolist()
+    [3, 1, 2, 0]
+    """
+    text = np.array(labels.tolist(), dtype=str) if len(labels) else np.array([], dtype=str)
+    return np.lexsort((text, *(_negated(k) for k in reversed(keys))))
+
+
+def _negated(values) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype.kind in "iub":
+        return -values.astype(np.int64)  # exact, where a float would round above 2**53
+    return -values.astype(float)
 
 
 def hidden_convergence(con=None, *, wave: int | None = None, program=None, network: SupplyNetwork | None = None) -> pd.DataFrame:
