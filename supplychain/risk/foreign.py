@@ -125,12 +125,17 @@ def trace(con, net: SupplyNetwork, options: Options) -> Trace:
                 {"id": pa.array(countries.tolist(), pa.string()), "ix": pa.array(np.arange(len(countries)))}
             ),
         }
-        with (
-            registered(con, "_sc_tr_companies", numbering["_sc_tr_companies"]),
-            registered(con, "_sc_tr_parts", numbering["_sc_tr_parts"]),
-            registered(con, "_sc_tr_countries", numbering["_sc_tr_countries"]),
-        ):
+        # copied into temporary tables: DuckDB estimates no size for a registered Arrow table, and
+        # put the 5.9 million joined origins on the build side of the small tables' joins
+        # (economy scale: 3.0 s, against 1.6 s with the copies)
+        try:
+            for name, table in numbering.items():
+                with registered(con, f"{name}_arrow", table):
+                    run(con, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
             result = run(con, ORIGINS_CODED_SQL, [net.wave]).arrow()
+        finally:
+            for name in numbering:
+                run(con, f"DROP TABLE IF EXISTS {name}")
         org = {c: result[c].to_numpy() for c in result.column_names}
     key = org["company"].astype(np.int64) * n_parts + org["part"]
     origin_key, origin_ptr, origin_country, origin_share = _origin_table(
