@@ -27,6 +27,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "transaction",
     "registered",
+    "temp_table",
     "register_function",
     "encrypt_database",
     "is_encrypted",
@@ -56,7 +57,7 @@ class Result:
         return list(zip(*cols)) if cols else []
 
     def fetchone(self):
-        if self.table is None or self.table.num_rows == 0:
+        if self.table.num_rows == 0:
             return None
         return tuple(c[0].as_py() for c in self.table.columns)
 
@@ -124,6 +125,15 @@ class registered:
         _complete(self.con)
         self.con.unregister(self.name)
         return False
+
+
+def temp_table(con, name: str, obj) -> str:
+    """Copy a DataFrame or Arrow table into the temporary table ``name`` (replaced if it exists);
+    returns ``name``. Unlike a :class:`registered` view, the copy has statistics: DuckDB estimates
+    no size for a registered object, and may build a join's hash table on the large side."""
+    with registered(con, f"{name}_src", obj) as source:
+        run(con, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {source}")
+    return name
 
 
 def _as_arrow(obj):

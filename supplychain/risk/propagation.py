@@ -145,13 +145,12 @@ def descending_then_label(keys: list[np.ndarray], labels: np.ndarray) -> np.ndar
     """Row positions ordered by each of ``keys`` descending (NaN last), then by ``labels``
     ascending; ties keep their order. What pandas' ``sort_values(keys + [label], ascending=[False,
     ..., True], kind="stable")`` gives, by one ``np.lexsort`` over numbers and fixed-width text
-    (for a million companies 0.4 s instead of 2.6 s).
+    (for a million companies 0.9 s instead of 2.6 s).
 
     >>> descending_then_label([np.array([1, 2, 1, 2])], np.array(["b", "z", "a", "y"], dtype=object)).tolist()
     [3, 1, 2, 0]
     """
-    text = np.array(labels.tolist(), dtype=str) if len(labels) else np.array([], dtype=str)
-    return np.lexsort((text, *(_negated(k) for k in reversed(keys))))
+    return np.lexsort((np.array(labels.tolist(), dtype=str), *(_negated(k) for k in reversed(keys))))
 
 
 def _negated(values) -> np.ndarray:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import audit
-from ..db import literal, register_function, registered, run, transaction
+from ..db import literal, register_function, registered, run, temp_table, transaction
 from ..exceptions import IngestError, SupplyChainError, SurveyReadError
 from .normalize import company_name_keys, normalize_company_name
 from .read import MAX_FILE_BYTES, RawWorkbook, file_sha256, read_survey
@@ -753,14 +753,14 @@ def _load(con, group: list[_Member], resolver: _Resolver) -> list[FileResult]:
             [(m.v.index, name, rs.source, first_sid + k) for k, m in enumerate(group) for name, rs in m.v.raw.sheets.items()],
             columns=["_file", "sheet", "source", "submission_id"],
         )
-        with registered(con, "_sc_members_df", members), registered(con, "_sc_sources_df", sources):
+        with registered(con, "_sc_members_df", members):
             # typed: a batch where no respondent gave a corporate number must still hold text
             run(
                 con,
                 """CREATE OR REPLACE TEMP TABLE _sc_members AS
                    SELECT * REPLACE (CAST(respondent_cn AS VARCHAR) AS respondent_cn) FROM _sc_members_df""",
             )
-            run(con, "CREATE OR REPLACE TEMP TABLE _sc_sources AS SELECT * FROM _sc_sources_df")
+        temp_table(con, "_sc_sources", sources)
         previous = dict(
             run(
                 con,

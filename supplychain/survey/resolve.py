@@ -28,7 +28,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from .. import audit
-from ..db import registered, run, transaction
+from ..db import registered, run, temp_table, transaction
 from ..exceptions import SupplyChainError
 from .normalize import company_name_keys, distinctive_name, normalize_company_name
 from .schema import company_reference_columns
@@ -99,8 +99,7 @@ def resolve_companies(
 
     keys = company_name_keys(pa.array(companies["name"].tolist(), pa.string())).to_pylist()
     frame = companies.reset_index(drop=True).assign(_m=np.arange(len(companies)), _name_key=keys)
-    with registered(con, "_sc_companies_df", frame):
-        run(con, "CREATE OR REPLACE TEMP TABLE _sc_companies_in AS SELECT * FROM _sc_companies_df")
+    temp_table(con, "_sc_companies_in", frame)
     resolved, reviews = start_resolving(con, "_sc_companies_in", wave=wave, review_threshold=review_threshold, names=names)
     reviews.queue(con)
     out = run(con, f"SELECT * EXCLUDE (_m) FROM {resolved} ORDER BY _m").df()
