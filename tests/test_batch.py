@@ -6,6 +6,7 @@ import pytest
 import supplychain as sc
 from supplychain.db import run
 from supplychain.survey import load
+from supplychain.survey import read as read_module
 from supplychain.survey.resolve import review_queue
 
 from .conftest import CN_A, CN_B, SAMPLE, basic_return, write_csv_return
@@ -184,3 +185,22 @@ def test_the_ingest_settings_apply_while_loading_and_are_given_back(con, tmp_pat
     assert seen["checkpoint_threshold"] == "953.6 MiB"  # load.CHECKPOINT_EVERY, 10⁹ bytes
     assert set(seen["disabled_optimizers"].split(",")) == {"late_materialization", "build_side_probe_side"}
     assert dict(run(con, SETTINGS).fetchall()) == before
+
+
+def test_files_loaded_before_are_hashed_once_and_not_parsed(con, tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        write_csv_return(tmp_path / name, basic_return(respondent=f"回答者{name}", respondent_cn=""))
+    sc.ingest(con, tmp_path)
+    write_csv_return(tmp_path / "c", basic_return(respondent="回答者c", respondent_cn=""))
+    hashed, parsed = [], []
+    sha, read = load.file_sha256, load.read_survey
+    counting = lambda path, **kw: hashed.append(path.name) or sha(path, **kw)  # noqa: E731
+    monkeypatch.setattr(load, "file_sha256", counting)
+    monkeypatch.setattr(read_module, "file_sha256", counting)
+    monkeypatch.setattr(load, "read_survey", lambda path, **kw: parsed.append(path.name) or read(path, **kw))
+    res = sc.ingest(con, tmp_path)
+    assert [f.status for f in res.files] == ["unchanged", "unchanged", "loaded"]
+    assert sorted(hashed) == ["a", "b", "c"] and parsed == ["c"]
+    # the hash the reader worked out is the one logged, and read_survey did not work it out again
+    logged = run(con, "SELECT sha256 FROM ingest_log WHERE file_name = 'c'").fetchone()[0]
+    assert logged == sha(tmp_path / "c")

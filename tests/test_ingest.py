@@ -184,6 +184,28 @@ def test_shift_jis_csv_and_full_width_cells(con, tmp_path):
     assert run(con, "SELECT share FROM supply WHERE source_row = 2").fetchone() == (0.6,)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_whitespace_around_cells_is_not_part_of_the_value(con, tmp_path, fmt):
+    """Tabs, spaces and full-width spaces around a cell are dropped (a cell of only those is
+    empty), also where NFKC turns a character into a space and a letter (U+00B4)."""
+    book = basic_return()
+    book["companies"][2][4] = "\u3000愛知県\t"  # prefecture by name, padded
+    book["companies"][2][2] = " 山田精機株式会社\u3000"
+    book["companies"][3][4] = "\u3000\t "  # blank: no prefecture, not an invalid one
+    book["supply"][1][4] = "\t０．６ "
+    book["supply"][1][5] = "\u00b4yes"  # NFKC: " \u0301yes", trimmed, and not an allowed value
+    write = write_csv_return if fmt == "csv" else write_xlsx_return
+    res = sc.ingest(con, write(tmp_path / ("r" if fmt == "csv" else "r.xlsx"), book))
+    assert run(con, "SELECT name, prefecture_code FROM company WHERE corporate_number = ?", [CN_B]).fetchone() == (
+        "山田精機株式会社",
+        "23",
+    )
+    assert run(con, "SELECT prefecture_code FROM company WHERE name = '北辰電子(株)'").fetchone() == (None,)
+    assert run(con, "SELECT share FROM supply WHERE source_row = 2").fetchone() == (0.6,)
+    rejected = res.rejected
+    assert rejected[["sheet", "row", "column", "value"]].values.tolist() == [["supply", 2, "substitutability", "\u0301yes"]]
+
+
 def test_wave_mismatch_refuses_the_file(con, tmp_path):
     res = sc.ingest(con, write_csv_return(tmp_path / "r", basic_return(wave=2024)), wave=2025)
     assert res.files[0].status == "refused"

@@ -267,17 +267,12 @@ def ingest(
         while len(inflight) > (0 if drain else 1):
             finish_oldest()
 
-    shas: list[str | OSError | SurveyReadError | None] = []
-    for path in files:
-        try:  # a file over the size limit is refused before it is hashed (reading it would take long)
-            shas.append(file_sha256(path, limit=MAX_FILE_BYTES) if path.exists() else None)
-        except (OSError, SurveyReadError) as exc:
-            shas.append(exc)
-    earlier = _earlier_submissions(con, [s for s in shas if isinstance(s, str)])
-    # files are read by a helper thread while the database works on the previous batch
-    to_read = deque(i for i, s in enumerate(shas) if not isinstance(s, Exception) and s not in earlier)
+    # Each file is hashed by the reader thread, which parses it only if no earlier submission had
+    # the same contents: nothing is hashed twice, and the first batch starts reading at once.
+    waiting = _ReadAhead(_earlier_submissions(con))
+    shas: list[str | None] = [None] * len(files)
+    to_read = deque(range(len(files)))
     reads: dict[int, Future] = {}
-    waiting = _ReadAhead()
     seen: set[str] = set()
     with ExitStack() as stack:
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-read"))
@@ -296,23 +291,24 @@ def ingest(
 
         read_ahead()
         for i, path in enumerate(files):
-            sha = shas[i]
-            if isinstance(sha, SurveyReadError):
-                pending.append((i, path, None, sha))
-                continue
-            if isinstance(sha, OSError):
-                pending.append((i, path, None, SurveyReadError(path, f"cannot read: {sha}")))
+            future = reads.pop(i, None)
+            if future is None:  # the read-ahead count was full a moment ago (a file of a batch's size): read it now
+                to_read.remove(i)
+                future = pool.submit(waiting.read, path)
+            # its rows leave the read-ahead count (now, or when read)
+            future.add_done_callback(lambda f: f.exception() is None and waiting.consumed(f.result().raw))
+            read_ahead()
+            read = future.result()
+            sha = shas[i] = read.sha256
+            if sha is None:  # not even hashed: unreadable, too large, or gone
+                pending.append((i, path, None, read.error))
                 continue
             if sha in seen:
                 flush(drain=True)  # the same content twice in one call: the second copy is "unchanged" if the first loaded
                 found = _earlier_submissions(con, [sha]).get(sha)
             else:
-                found = earlier.get(sha)
+                found = waiting.known.get(sha)
             seen.add(sha)
-            future = reads.pop(i, None)
-            if future is not None:  # its rows leave the read-ahead count (now, or when read)
-                future.add_done_callback(lambda f: f.exception() is None and waiting.consumed(f.result()))
-            read_ahead()
             if found:
                 sid, found_wave, respondent, status, superseded_by = found
                 why = f"identical to submission {sid}"
@@ -330,14 +326,11 @@ def ingest(
                 if bar is not None:
                     bar.update(1)
                 continue
-            try:
-                raw = future.result() if future is not None else read_survey(path)
-            except SurveyReadError as exc:
-                exc.__traceback__ = None  # kept for the report: no frames (and connection) held with it
-                pending.append((i, path, sha, exc))
+            if read.error is not None:
+                pending.append((i, path, sha, read.error))
                 continue
-            pending.append((i, path, sha, raw))
-            pending_rows += _n_rows(raw)
+            pending.append((i, path, sha, read.raw))
+            pending_rows += _n_rows(read.raw)
             # Every batch is full size, the first too: DuckDB writes a table's rows straight into
             # the database file, compressed, only when a transaction appends a whole row group
             # (122,880 rows) or more; smaller appends go to the log at commit and are compressed
@@ -358,22 +351,50 @@ def ingest(
 READ_AHEAD = 512
 
 
-class _ReadAhead:
-    """Counts the rows read ahead and not yet taken (the reader thread adds, the loader subtracts)."""
+@dataclass
+class _Read:
+    """What the reader thread made of one file: its hash, and its sheets unless a submission with
+    the same contents was loaded before (then ``raw`` is None), or why it could not be read."""
 
-    def __init__(self):
+    sha256: str | None
+    raw: RawWorkbook | None = None
+    error: SurveyReadError | None = None
+
+
+class _ReadAhead:
+    """Reads files in the reader thread, and counts the rows read ahead and not yet taken (the
+    reader thread adds, the loader subtracts). ``known``: sha256 -> earlier submission
+    (:func:`_earlier_submissions`), whose files are hashed and not parsed."""
+
+    def __init__(self, known: dict[str, tuple]):
+        self.known = known
         self.rows = 0
         self._lock = threading.Lock()
 
-    def read(self, path: Path) -> RawWorkbook:
-        raw = read_survey(path)
+    def read(self, path: Path) -> _Read:
+        try:
+            # a file over the size limit is refused before it is hashed (reading it would take long)
+            sha = file_sha256(path, limit=MAX_FILE_BYTES) if path.exists() else None
+        except OSError as exc:
+            return _Read(None, error=SurveyReadError(path, f"cannot read: {exc}"))
+        except SurveyReadError as exc:
+            exc.__traceback__ = None  # kept for the report: no frames held with it
+            return _Read(None, error=exc)
+        if sha is not None and sha in self.known:
+            return _Read(sha)
+        try:
+            raw = read_survey(path, sha256=sha)
+        except SurveyReadError as exc:
+            exc.__traceback__ = None
+            return _Read(sha, error=exc)
         with self._lock:
             self.rows += _n_rows(raw)
-        return raw
+        return _Read(sha, raw)
 
-    def consumed(self, raw: RawWorkbook) -> None:
-        with self._lock:
-            self.rows -= _n_rows(raw)
+    def consumed(self, raw: RawWorkbook | None) -> None:
+        if raw is not None:
+            with self._lock:
+                self.rows -= _n_rows(raw)
 
 
 def _n_rows(raw: RawWorkbook) -> int:
@@ -554,17 +575,16 @@ def _load_safely(con, group: list[_Member], resolver: _Resolver) -> list[FileRes
         ]
 
 
-def _earlier_submissions(con, shas: list[str]) -> dict[str, tuple]:
-    """Submissions with exactly these contents that were loaded (or loaded and later replaced):
-    sha256 -> (submission_id, wave, respondent_name, status, superseded_by), the latest of each."""
-    if not shas:
-        return {}
-    with registered(con, "_sc_shas", pd.DataFrame({"sha256": list(dict.fromkeys(shas))})):
+def _earlier_submissions(con, shas: list[str] | None = None) -> dict[str, tuple]:
+    """Submissions with exactly these contents (every submission without ``shas``) that were
+    loaded, or loaded and later replaced: sha256 -> (submission_id, wave, respondent_name,
+    status, superseded_by), the latest of each."""
+    where = "" if shas is None else "AND l.sha256 IN (SELECT sha256 FROM _sc_shas)"
+    with registered(con, "_sc_shas", pd.DataFrame({"sha256": list(dict.fromkeys(shas or []))}, dtype=object)):
         rows = run(
             con,
-            """SELECT l.sha256, l.submission_id, l.wave, l.respondent_name, l.status, l.superseded_by
-               FROM ingest_log l JOIN _sc_shas s USING (sha256)
-               WHERE l.status IN ('loaded', 'partial', 'superseded')
+            f"""SELECT l.sha256, l.submission_id, l.wave, l.respondent_name, l.status, l.superseded_by
+               FROM ingest_log l WHERE l.status IN ('loaded', 'partial', 'superseded') {where}
                QUALIFY row_number() OVER (PARTITION BY l.sha256 ORDER BY l.submission_id DESC) = 1""",
         ).fetchall()
     return {r[0]: tuple(r[1:]) for r in rows}

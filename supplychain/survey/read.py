@@ -141,7 +141,10 @@ def _check_workbook(path: Path) -> dict[str, tuple[int, int]]:
 
 @dataclass
 class RawSheet:
-    """One sheet as text: ``table`` has a column per contract column found, plus ``_row``."""
+    """One sheet as text: ``table`` has a column per contract column found, plus ``_row``.
+
+    A cell is its text without leading and trailing whitespace (Unicode's: tabs and full-width
+    spaces too), or null when nothing is left; validation relies on it and trims nothing again."""
 
     name: str  # contract name, e.g. "supply"
     source: str  # as found: sheet title or CSV file name
@@ -261,9 +264,8 @@ def _build(sheet: Sheet, source: str, path: Path, header: list, rows: list[tuple
     columns = list(zip(*kept)) if kept else []
     arrays = {"_row": pa.array(kept_numbers, pa.int32())}
     for name, i in positions.items():
-        col = pa.array(columns[i] if kept else [], pa.string())
-        blank = pc.equal(pc.utf8_trim_whitespace(col), "")
-        arrays[name] = pc.if_else(blank, pa.scalar(None, pa.string()), col)
+        trimmed = pc.utf8_trim_whitespace(pa.array(columns[i] if kept else [], pa.string()))
+        arrays[name] = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
     return RawSheet(sheet.name, source, pa.table(arrays), extra)
 
 
@@ -388,7 +390,7 @@ def _read_plain_csv(sheet: Sheet, source: str, path: Path, text: str) -> RawShee
     f = filled.to_numpy(zero_copy_only=False).reshape(width, n)
     hashed = ~f | pc.starts_with(trimmed, "#").to_numpy(zero_copy_only=False).reshape(width, n)
     keep = np.flatnonzero(f.any(axis=0) & ~hashed.all(axis=0))  # not an empty row, not the notes row
-    values = pc.if_else(filled, cells, pa.scalar(None, pa.string()))
+    values = pc.if_else(filled, trimmed, pa.scalar(None, pa.string()))
     arrays = {"_row": pa.array(keep.astype(np.int32) + 2, pa.int32())}
     names = list(positions)
     taken = values.take(pa.array(np.concatenate([keep + positions[name] * n for name in names]) if names else keep))
@@ -438,7 +440,7 @@ def _read_csv_folder(path: Path) -> tuple[dict[str, RawSheet], list[str]]:
     return found, ignored
 
 
-def read_survey(path) -> RawWorkbook:
+def read_survey(path, *, sha256: str | None = None) -> RawWorkbook:
     """Read one survey return: an ``.xlsx``/``.xlsm`` workbook or a folder of CSV files.
 
     Parameters
@@ -446,6 +448,9 @@ def read_survey(path) -> RawWorkbook:
     path : str or Path
         The workbook, or a folder holding ``respondent.csv``, ``companies.csv``, ... (sheet
         names or their Japanese aliases).
+    sha256 : str, optional
+        The :func:`file_sha256` of ``path`` when the caller has just worked it out (the ingest
+        does, to skip returns loaded before); else it is worked out here.
 
     Returns
     -------
@@ -479,4 +484,4 @@ def read_survey(path) -> RawWorkbook:
     if ignored:
         log.info("%s: ignored sheets/files not in the contract: %s", path, ignored)
     ordered = {name: found[name] for name in sheets() if name in found}
-    return RawWorkbook(path, fmt, file_sha256(path), ordered, ignored)
+    return RawWorkbook(path, fmt, sha256 or file_sha256(path), ordered, ignored)

@@ -346,7 +346,9 @@ def data_dictionary() -> str:
         " of CSV files named like the sheets (`companies.csv`, ...; UTF-8, UTF-8 with BOM or"
         " Shift_JIS). Headers may be the English name or any Japanese alias; case, spaces,"
         " full-width characters and a trailing `*` are ignored. Rows whose every cell starts"
-        " with `#` (the notes row of the template) and empty rows are skipped. Extra columns are"
+        " with `#` (the notes row of the template) and empty rows are skipped. Spaces, tabs and"
+        " full-width spaces around a value are not part of it; a cell holding only those is empty."
+        " Extra columns are"
         " ignored and listed in `ingest_log.extra_columns`. `respondent` and `companies` are"
         " required sheets; the others are optional.",
         "",

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..db import literal as _lit
 from ..db import register_function, registered, run
@@ -239,7 +240,7 @@ def _stage_parse(sheet: Sheet, present: set[str], source: str) -> str:
             parsed_cols += [f"r.{qraw}", f"NULL::{sql_type} AS {qc}"]
             err_cols.append(f"NULL::VARCHAR AS {qerr}")
             continue
-        raw_cols.append(f"NULLIF(TRIM({qc}), '') AS {qraw}")
+        raw_cols.append(f"{qc} AS {qraw}")  # trimmed, blank as null: by the reader (and _stacked)
         domain = _lookup_domain(sheet, c)
         looked_up = "NULL"
         if domain:
@@ -465,7 +466,12 @@ def _stacked(sheet: Sheet, parts: list[tuple[int, pa.Table]]) -> pa.Table:
             table = table.set_column(i, f.name, pa.nulls(table.num_rows, pa.string()))
     for col in set(table.column_names) - text - {"_row", "_file"}:
         i = table.column_names.index(col)
-        table = table.set_column(i, col, nfkc_array(table.column(col)))
+        before = table.column(col)
+        after = nfkc_array(before)
+        if after is not before:  # NFKC may leave a space at either end (U+00B4 "´" is " ́"): trimmed again
+            after = pc.utf8_trim_whitespace(after)
+            after = pc.if_else(pc.equal(after, ""), pa.scalar(None, pa.string()), after)
+        table = table.set_column(i, col, after)
     if _has_part(sheet):  # the part key (part.part_id) once per row, for duplicates, sums and loading
         part = table.column("part") if "part" in table.column_names else pa.nulls(table.num_rows, pa.string())
         table = table.append_column("_part_key", part_keys(part))
