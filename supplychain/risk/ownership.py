@@ -29,7 +29,7 @@ from collections import defaultdict
 
 import pandas as pd
 
-from ..db import run
+from ..db import registered, run
 from ..graph import _check_wave, _program_filter
 from ..options import load_options
 from .propagation import ARROW
@@ -70,11 +70,12 @@ def _holdings(con, wave: int) -> tuple[pd.DataFrame, dict]:
         rows["owner_company_id"].notna(), "owner:" + rows["owner_country"] + ":" + rows["owner_name_normalized"]
     )
     companies = set(rows["company_id"]) | set(rows["owner_company_id"].dropna())
-    info = run(
-        con,
-        "SELECT company_id, coalesce(corporate_number, company_id), name, country FROM company WHERE list_contains(?, company_id)",
-        [sorted(companies)],
-    ).fetchall()
+    with registered(con, "_sc_ownership_ids", pd.DataFrame({"company_id": sorted(companies)}, dtype=object)) as wanted:
+        info = run(  # a table joined: list_contains(?, id) costs rows × ids
+            con,
+            "SELECT company_id, coalesce(corporate_number, company_id), name, country FROM company"
+            f" WHERE company_id IN (SELECT company_id FROM {wanted})",
+        ).fetchall()
     entities = {cid: (label, name, country) for cid, label, name, country in info}
     for r in rows[rows["owner_company_id"].isna()].itertuples(index=False):
         entities.setdefault(r.owner, (r.owner_name, r.owner_name, r.owner_country))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..db import run
+from ..db import registered, run
 from ..exceptions import SupplyChainError
 from ..graph import _check_wave
 
@@ -130,22 +130,25 @@ def withdrawal_features(con, *, wave: int) -> pd.DataFrame:
     for column, levels in CATEGORICAL.items():
         out[column] = pd.Categorical(out[column].where(out[column].isin(levels), "missing"), categories=[*levels, "missing"])
     # size as reported at this wave (the company table holds the latest report: a later wave's)
-    companies = run(
-        con,
-        """WITH r AS (
-               SELECT r.company_id, r.employees, r.is_sme, r.submission_id,
-                      coalesce(l.respondent_id = r.company_id, false) AS own
-               FROM company_report r JOIN ingest_log l USING (submission_id)
-               WHERE r.wave = ? AND list_contains(?, r.company_id)),
-           size AS (
-               SELECT company_id, arg_max(employees, (employees IS NOT NULL, own, submission_id)) AS employees,
-                      arg_max(is_sme, (is_sme IS NOT NULL, own, submission_id)) AS is_sme
-               FROM r GROUP BY company_id)
-           SELECT c.company_id, coalesce(c.corporate_number, c.company_id) AS company, c.name AS company_name,
-                  size.employees, size.is_sme
-           FROM company c LEFT JOIN size USING (company_id) WHERE list_contains(?, c.company_id)""",
-        [wave, ids.tolist(), ids.tolist()],
-    ).df()
+    # the ids as a table joined, not a list parameter: list_contains(?, id) on every row costs
+    # rows × ids on DuckDB 1.5 (41 s at national scale instead of 0.1 s)
+    with registered(con, "_sc_withdrawal_ids", pd.DataFrame({"company_id": ids.to_numpy(object)})) as wanted:
+        companies = run(
+            con,
+            f"""WITH r AS (
+                   SELECT r.company_id, r.employees, r.is_sme, r.submission_id,
+                          coalesce(l.respondent_id = r.company_id, false) AS own
+                   FROM company_report r JOIN ingest_log l USING (submission_id)
+                   WHERE r.wave = ? AND r.company_id IN (SELECT company_id FROM {wanted})),
+               size AS (
+                   SELECT company_id, arg_max(employees, (employees IS NOT NULL, own, submission_id)) AS employees,
+                          arg_max(is_sme, (is_sme IS NOT NULL, own, submission_id)) AS is_sme
+                   FROM r GROUP BY company_id)
+               SELECT c.company_id, coalesce(c.corporate_number, c.company_id) AS company, c.name AS company_name,
+                      size.employees, size.is_sme
+               FROM company c LEFT JOIN size USING (company_id) WHERE c.company_id IN (SELECT company_id FROM {wanted})""",
+            [wave],
+        ).df()
     out = out.join(companies.set_index("company_id"))
     out.insert(0, "wave", wave)
     numeric = [c for c in out.columns if c not in CATEGORICAL and c not in ("wave", "company", "company_name", "is_sme")]
