@@ -358,7 +358,7 @@ READ_AHEAD = 512
 #: Batches validated ahead of the one loading, from the third batch on (the first two go one
 #: ahead). With one, the reader and the validation thread had nothing to do while the loading
 #: thread waited for the similar-name search at the end of a batch (20-28 s at economy scale),
-#: and a core stood idle: two took the economy ingest from 336-339 s to 307-323 s (4 runs), for
+#: and a core stood idle: two took the economy ingest from 336-339 s to 307-323 s (5 runs), for
 #: about half a gigabyte more memory. Two ahead from the first batch on put the national ingest
 #: (three batches) at 2.2-2.3 GB, over its 2 GB target; one ahead for the first two keeps it
 #: where it was.

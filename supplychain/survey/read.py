@@ -242,6 +242,13 @@ def _cell_text(value) -> str | None:
     return str(value)
 
 
+def trimmed_cells(values):
+    """Text cells as :class:`RawSheet` holds them: without leading and trailing (Unicode)
+    whitespace, and null where nothing is left."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
 def _build(sheet: Sheet, source: str, path: Path, header: list, rows: list[tuple[int, list]], *, typed: bool) -> RawSheet:
     """Map headers to contract columns and build the text table.
 
@@ -264,8 +271,7 @@ def _build(sheet: Sheet, source: str, path: Path, header: list, rows: list[tuple
     columns = list(zip(*kept)) if kept else []
     arrays = {"_row": pa.array(kept_numbers, pa.int32())}
     for name, i in positions.items():
-        trimmed = pc.utf8_trim_whitespace(pa.array(columns[i] if kept else [], pa.string()))
-        arrays[name] = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        arrays[name] = trimmed_cells(pa.array(columns[i] if kept else [], pa.string()))
     return RawSheet(sheet.name, source, pa.table(arrays), extra)
 
 

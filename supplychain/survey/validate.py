@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..db import literal as _lit
 from ..db import register_function, registered, run
 from .normalize import corporate_number_valid_sql, nfkc_array, part_keys
-from .read import RawWorkbook
+from .read import RawWorkbook, trimmed_cells
 from .schema import Sheet, SheetColumn, sheets
 from .schema import quote_identifier as _q
 
@@ -469,8 +468,7 @@ def _stacked(sheet: Sheet, parts: list[tuple[int, pa.Table]]) -> pa.Table:
         before = table.column(col)
         after = nfkc_array(before)
         if after is not before:  # NFKC may leave a space at either end (U+00B4 "´" is " ́"): trimmed again
-            after = pc.utf8_trim_whitespace(after)
-            after = pc.if_else(pc.equal(after, ""), pa.scalar(None, pa.string()), after)
+            after = trimmed_cells(after)
         table = table.set_column(i, col, after)
     if _has_part(sheet):  # the part key (part.part_id) once per row, for duplicates, sums and loading
         part = table.column("part") if "part" in table.column_names else pa.nulls(table.num_rows, pa.string())
